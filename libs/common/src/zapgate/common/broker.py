@@ -1,0 +1,135 @@
+"""NATS connection and the JetStream topology of the design, created idempotently at start-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError, NotFoundError
+
+from zapgate.common import subjects
+from zapgate.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_WINDOW = 120.0
+EVENTS_MAX_AGE = 7 * 24 * 3600.0
+DLQ_MAX_AGE = 30 * 24 * 3600.0
+COMMANDS_MAX_AGE = 7 * 24 * 3600.0
+MAX_COMMAND_SIZE = 1024 * 1024
+
+
+async def connect(settings: CommonSettings, name: str, **callbacks: Any) -> NATS:
+    """Connect to NATS, reconnecting forever; pings every few seconds so a dead link shows fast."""
+
+    async def _error(exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    async def _disconnected() -> None:
+        log.warning("nats disconnected")
+
+    async def _reconnected() -> None:
+        log.info("nats reconnected")
+
+    options: dict[str, Any] = {
+        "error_cb": _error,
+        "disconnected_cb": _disconnected,
+        "reconnected_cb": _reconnected,
+    }
+    options.update(callbacks)
+    return await nats.connect(
+        servers=settings.nats_servers,
+        name=f"{name}@{settings.worker_id}",
+        connect_timeout=int(max(1, settings.nats_connect_timeout)),
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        # nats-py's default is 120 s: a dead connection would go unnoticed for minutes.
+        ping_interval=max(1, int(settings.lease_ttl / 3)),
+        max_outstanding_pings=2,
+        **options,
+    )
+
+
+def stream_configs() -> list[js_api.StreamConfig]:
+    """The streams of the design: commands (work queue), events (limits), dead letters."""
+    return [
+        js_api.StreamConfig(
+            name=subjects.COMMANDS_STREAM,
+            subjects=[subjects.COMMANDS_ALL],
+            retention=js_api.RetentionPolicy.WORK_QUEUE,
+            storage=js_api.StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW,
+            max_age=COMMANDS_MAX_AGE,
+            max_msg_size=MAX_COMMAND_SIZE,
+        ),
+        js_api.StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=[subjects.EVENTS_ALL],
+            retention=js_api.RetentionPolicy.LIMITS,
+            storage=js_api.StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW,
+            max_age=EVENTS_MAX_AGE,
+        ),
+        js_api.StreamConfig(
+            name=subjects.DLQ_STREAM,
+            subjects=[subjects.DLQ_ALL],
+            retention=js_api.RetentionPolicy.LIMITS,
+            storage=js_api.StorageType.FILE,
+            max_age=DLQ_MAX_AGE,
+        ),
+    ]
+
+
+async def _ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
+    assert config.name is not None
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("created stream %s", config.name)
+        return
+    await js.update_stream(config)
+
+
+async def _ensure_kv(js: JetStreamContext, bucket: str, ttl: float) -> None:
+    config = js_api.KeyValueConfig(
+        bucket=bucket,
+        history=1,
+        ttl=ttl,
+        storage=js_api.StorageType.FILE,
+        # An expired key leaves a marker, so watchers see expiry as a delete.
+        limit_marker_ttl=max(1.0, ttl),
+    )
+    try:
+        await js.create_key_value(config)
+        return
+    except BadRequestError:
+        pass  # exists with another TTL (settings changed): update the stream in place
+    stream = f"KV_{bucket}"
+    info = await js.stream_info(stream)
+    updated = dataclasses.replace(
+        info.config,
+        max_age=ttl,
+        duplicate_window=min(DUPLICATE_WINDOW, ttl),
+        subject_delete_marker_ttl=max(1.0, ttl),
+    )
+    await js.update_stream(updated)
+    log.info("updated bucket %s to ttl=%ss", bucket, ttl)
+
+
+async def ensure_topology(js: JetStreamContext, settings: CommonSettings) -> None:
+    """Create or update every stream, KV bucket and object store; safe to call from every replica."""
+    for config in stream_configs():
+        await _ensure_stream(js, config)
+    await _ensure_kv(js, subjects.LEASES_BUCKET, settings.lease_ttl)
+    await _ensure_kv(js, subjects.WORKERS_BUCKET, settings.lease_ttl)
+    await js.create_object_store(
+        subjects.MEDIA_BUCKET,
+        config=js_api.ObjectStoreConfig(storage=js_api.StorageType.FILE),
+    )

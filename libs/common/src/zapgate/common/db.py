@@ -1,0 +1,50 @@
+"""Database base: SQLAlchemy 2 async engine and declarative base shared by the services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Deterministic constraint names so Alembic migrations stay stable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the shared naming convention; each service owns one."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TZDateTime(DateTime):
+    """A timestamp with time zone."""
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+
+def utcnow() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine on asyncpg that checks connections before use (survives DB restarts)."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Session factory that keeps loaded attributes after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

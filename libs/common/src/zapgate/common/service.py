@@ -1,0 +1,108 @@
+"""Lifecycle shared by the background services: NATS, PostgreSQL, health, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from zapgate.common import broker
+from zapgate.common.db import make_engine, ping
+from zapgate.common.health import HealthServer
+from zapgate.common.logs import setup_logging
+from zapgate.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """A long-running service: connects on start, serves health, cleans up on stop.
+
+    Subclasses add their work in ``on_start``/``on_stop``.
+    """
+
+    name = "service"
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings
+        self._nc: NATS | None = None
+        self._engine: AsyncEngine | None = None
+        self.health = HealthServer(self.name, {"nats": self._check_nats, "postgres": self._check_db})
+
+    @property
+    def nc(self) -> NATS:
+        """The NATS connection (after start)."""
+        assert self._nc is not None, "service not started"
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        """JetStream context on the connection."""
+        return self.nc.jetstream()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The database engine (after start)."""
+        assert self._engine is not None, "service not started"
+        return self._engine
+
+    async def _check_nats(self) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            raise ConnectionError("not connected")
+        await self._nc.flush(timeout=1)
+
+    async def _check_db(self) -> None:
+        await ping(self.engine)
+
+    async def start(self) -> None:
+        """Connect, run the subclass's start-up, then open the health port."""
+        self._nc = await broker.connect(self.settings, self.name)
+        self._engine = make_engine(self.settings.database_url, pool_size=5)
+        await self.on_start()
+        if self.settings.health_port is not None:
+            await self.health.start("127.0.0.1", self.settings.health_port)
+        log.info("%s %s started", self.name, self.settings.worker_id)
+
+    async def stop(self) -> None:
+        """Stop work first, then close connections."""
+        await self.health.stop()
+        await self.on_stop()
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+        if self._engine is not None:
+            await self._engine.dispose()
+        log.info("%s %s stopped", self.name, self.settings.worker_id)
+
+    async def on_start(self) -> None:
+        """Hook for subclasses."""
+
+    async def on_stop(self) -> None:
+        """Hook for subclasses."""
+
+
+async def serve(service: Service) -> None:
+    """Run a service until SIGTERM or SIGINT, then stop it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("%s stopping", service.name)
+        await service.stop()
+
+
+def run(factory: Callable[[], Service]) -> None:
+    """Entry point body of a service's console script."""
+    service = factory()
+    setup_logging(service.name, service.settings.log_level)
+    asyncio.run(serve(service))

@@ -1,0 +1,54 @@
+"""Settings every zapgate service reads from the environment (prefix ``ZAPGATE_``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_worker_id() -> str:
+    """``<hostname>:<pid>``, so an operator can find the process that holds a session."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class CommonSettings(BaseSettings):
+    """Configuration shared by all services; each service subclasses it with its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="ZAPGATE_", extra="ignore", frozen=True)
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL(s), comma separated")
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/zapgate",
+        description="PostgreSQL URL; postgresql:// is accepted and driven by asyncpg",
+    )
+    partitions: int = Field(64, ge=1, le=1000, description="P: command partitions, fixed per deployment")
+    lease_ttl: float = Field(10.0, ge=1.0, le=300.0, description="Partition lease TTL in seconds")
+    secret_key: SecretStr | None = Field(None, description="Key that encrypts session credentials")
+    admin_key: SecretStr | None = Field(None, description="Key of the tenant-managing admin")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8000, ge=0, le=65535)
+    sim_speed: float = Field(1.0, gt=0, description="Simulator time factor: 10 runs its timers 10x faster")
+    data_dir: Path = Field(Path(".zapgate"), description="Where `make run` keeps embedded servers' data")
+    worker_id: str = Field(default_factory=default_worker_id)
+    health_port: int | None = Field(
+        None, ge=0, le=65535, description="HTTP port of /health and /ready for non-HTTP services"
+    )
+    log_level: str = "INFO"
+    nats_connect_timeout: float = Field(5.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, value: str) -> str:
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The NATS URLs as a list."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]

@@ -1,0 +1,100 @@
+"""The one place NATS subject and resource names are built.
+
+Layout (see docs/architecture.md):
+
+- commands  ``zg.cmd.<partition>.<tenant>.<session>.<verb>`` in stream ``ZG_COMMANDS``
+- events    ``zg.evt.<tenant>.<session>.<type>`` (type may hold dots) in stream ``ZG_EVENTS``
+- dead letters ``zg.dlq.<reason>.<original subject>`` in stream ``ZG_DLQ``
+
+``partition = crc32("<tenant>/<session>") % P`` (zlib's CRC-32, unsigned), so a service in any
+language can compute where a session's commands go.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+COMMANDS_STREAM = "ZG_COMMANDS"
+EVENTS_STREAM = "ZG_EVENTS"
+DLQ_STREAM = "ZG_DLQ"
+LEASES_BUCKET = "zg_leases"
+WORKERS_BUCKET = "zg_workers"
+MEDIA_BUCKET = "zg_media"
+
+COMMANDS_ALL = "zg.cmd.>"
+EVENTS_ALL = "zg.evt.>"
+DLQ_ALL = "zg.dlq.>"
+
+# A token must not contain the separators or wildcards of NATS subjects.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+def _token(value: str, what: str) -> str:
+    if not _TOKEN.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid subject token")
+    return value
+
+
+def partition_of(tenant: str, session: str, partitions: int) -> int:
+    """The partition of a session: CRC-32 of ``"<tenant>/<session>"`` modulo P."""
+    if partitions < 1:
+        raise ValueError("partitions must be at least 1")
+    return zlib.crc32(f"{tenant}/{session}".encode()) % partitions
+
+
+def command(partition: int, tenant: str, session: str, verb: str) -> str:
+    """Subject of a command to one session."""
+    return f"zg.cmd.{partition}.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{_token(verb, 'verb')}"
+
+
+def partition_commands(partition: int) -> str:
+    """Filter subject of one partition's durable consumer."""
+    return f"zg.cmd.{partition}.>"
+
+
+def partition_consumer(partition: int) -> str:
+    """Durable name of one partition's command consumer."""
+    return f"part-{partition}"
+
+
+def event(tenant: str, session: str, event_type: str) -> str:
+    """Subject of an event of one session."""
+    if not _TYPE.match(event_type):
+        raise ValueError(f"event type {event_type!r} is not valid")
+    return f"zg.evt.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{event_type}"
+
+
+def tenant_events(tenant: str) -> str:
+    """Filter subject of every event of one tenant."""
+    return f"zg.evt.{_token(tenant, 'tenant')}.>"
+
+
+def session_events(tenant: str, session: str) -> str:
+    """Filter subject of every event of one session."""
+    return f"zg.evt.{_token(tenant, 'tenant')}.{_token(session, 'session')}.>"
+
+
+def dead_letter(reason: str, original_subject: str) -> str:
+    """Subject under which a rejected message is kept for inspection."""
+    return f"zg.dlq.{_token(reason, 'reason')}.{original_subject}"
+
+
+def lease_key(partition: int) -> str:
+    """KV key of a partition's lease."""
+    return f"p.{partition}"
+
+
+def worker_key(worker_id: str) -> str:
+    """KV key of a worker's membership heartbeat (``host:pid`` made key-safe)."""
+    return "w." + re.sub(r"[^A-Za-z0-9_=-]", "_", worker_id)
+
+
+def service_health(service: str) -> str:
+    """Core NATS subject a service answers health requests on."""
+    return f"zg.svc.{_token(service, 'service')}.health"
+
+
+API_KEY_REVOKED = "zg.ctl.apikey.revoked"
+"""Core NATS subject on which gateways tell each other to drop a revoked key from their caches."""

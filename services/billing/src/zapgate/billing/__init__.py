@@ -1,0 +1,1 @@
+"""zapgate billing: meters usage against plans."""

@@ -1,0 +1,1 @@
+"""zapgate gateway: the REST and WebSocket API in front of the NATS backbone."""

@@ -1,0 +1,1 @@
+"""Gateway adapters: PostgreSQL and NATS."""

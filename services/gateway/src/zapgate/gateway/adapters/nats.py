@@ -1,0 +1,88 @@
+"""The gateway's NATS link: connects in the background and keeps trying, so the API stays up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from zapgate.common import broker, subjects
+from zapgate.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+class NatsUnavailable(Exception):
+    """NATS cannot be reached right now."""
+
+
+class NatsLink:
+    """Owns the gateway's connection; ``/ready`` and publishers ask it whether NATS is there."""
+
+    def __init__(self, settings: CommonSettings, on_key_revoked: Callable[[str], None]) -> None:
+        self.settings = settings
+        self._on_key_revoked = on_key_revoked
+        self._nc: NATS | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Begin connecting; returns at once, or after the first attempt succeeds quickly."""
+        self._task = asyncio.create_task(self._connect_loop(), name="nats-connect")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.ready.wait()), self.settings.nats_connect_timeout)
+
+    async def _connect_loop(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                nc = await broker.connect(self.settings, "gateway")
+                await broker.ensure_topology(nc.jetstream(), self.settings)
+                await nc.subscribe(subjects.API_KEY_REVOKED, cb=self._revoked)
+                self._nc = nc
+                self.ready.set()
+                return
+            except Exception as exc:
+                log.warning("NATS not reachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _revoked(self, msg: Msg) -> None:
+        self._on_key_revoked(msg.data.decode())
+
+    @property
+    def nc(self) -> NATS:
+        """The live connection, or NatsUnavailable."""
+        if self._nc is None or not self._nc.is_connected:
+            raise NatsUnavailable("NATS is not connected")
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        """JetStream on the live connection."""
+        return self.nc.jetstream()
+
+    async def check(self) -> None:
+        """Readiness probe: a round trip to the server."""
+        await self.nc.flush(timeout=1)
+
+    async def broadcast_revoked(self, key_hash: str) -> None:
+        """Tell every gateway replica to forget a revoked key."""
+        with contextlib.suppress(NatsUnavailable):
+            await self.nc.publish(subjects.API_KEY_REVOKED, key_hash.encode())
+
+    async def stop(self) -> None:
+        """Stop connecting and drain the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+

@@ -1,0 +1,54 @@
+"""Gateway wiring: ``create_app(settings)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from zapgate.gateway.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from zapgate.gateway.controllers.health import HealthController
+from zapgate.gateway.controllers.me import MeController
+from zapgate.gateway.controllers.tenants import TenantController
+from zapgate.gateway.errors import http_error, internal_error
+from zapgate.gateway.settings import Settings
+from zapgate.gateway.state import GatewayState, provide_gateway
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The gateway application; tests pass their own settings."""
+    settings = settings or Settings()
+    gateway = GatewayState(settings)
+    auth = DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS])
+    return Litestar(
+        route_handlers=[HealthController, TenantController, MeController],
+        dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
+        middleware=[auth],
+        on_startup=[gateway.start],
+        on_shutdown=[gateway.stop],
+        state=State({"gateway": gateway}),
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        request_max_body_size=settings.max_body_size,
+        openapi_config=OpenAPIConfig(
+            title="zapgate",
+            version=VERSION,
+            description="Multi-tenant WhatsApp session gateway",
+            path="/",
+            render_plugins=[SwaggerRenderPlugin(path="/docs")],
+            components=Components(
+                security_schemes={
+                    "ApiKey": SecurityScheme(type="apiKey", name="X-Api-Key", security_scheme_in="header"),
+                    "Bearer": SecurityScheme(type="http", scheme="bearer"),
+                }
+            ),
+            security=[{"ApiKey": []}, {"Bearer": []}],
+        ),
+        debug=False,
+    )

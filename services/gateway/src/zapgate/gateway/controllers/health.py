@@ -1,0 +1,36 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
+
+from zapgate.common.health import run_checks
+from zapgate.gateway.schemas import Health, Readiness
+from zapgate.gateway.state import GatewayState
+
+
+class HealthController(Controller):
+    """``/health`` (process alive) and ``/ready`` (NATS and PostgreSQL reachable)."""
+
+    include_in_schema = True
+    tags = ["health"]
+
+    @get("/health", exclude_from_auth=True)
+    async def health(self) -> Health:
+        """The process is alive."""
+        return Health(status="ok")
+
+    @get(
+        "/ready",
+        exclude_from_auth=True,
+        responses={503: ResponseSpec(data_container=Readiness, description="something is down")},
+    )
+    async def ready(self, gateway: GatewayState) -> Response[Readiness]:
+        """200 when NATS and PostgreSQL answer, else 503 naming what is down."""
+        down = await run_checks({"nats": gateway.nats.check, "postgres": gateway.check_db})
+        if down:
+            return Response(
+                Readiness(status="unavailable", down=down), status_code=503, headers={"Retry-After": "1"}
+            )
+        return Response(Readiness(status="ready"))

@@ -1,0 +1,89 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.params import Parameter
+
+from zapgate.gateway.adapters.repository import NameTaken
+from zapgate.gateway.adapters.tables import TenantRow
+from zapgate.gateway.auth import admin_only
+from zapgate.gateway.domain.principal import Principal
+from zapgate.gateway.errors import ApiError, error_responses
+from zapgate.gateway.schemas import ApiKey, ApiKeyCreated, Tenant, TenantCreate, TenantCreated
+from zapgate.gateway.state import GatewayState
+
+TenantId = Annotated[str, Parameter(description="Tenant id (ULID)", max_length=26)]
+
+
+def to_tenant(row: TenantRow) -> Tenant:
+    """Row to response body."""
+    return Tenant(id=row.id, name=row.name, status=row.status, created_at=row.created_at)
+
+
+async def visible_tenant(gateway: GatewayState, principal: Principal, tenant_id: str) -> TenantRow:
+    """The tenant if the caller may see it; 404 otherwise, so ids of others do not leak."""
+    row = await gateway.tenants.get_tenant(tenant_id) if principal.can_see_tenant(tenant_id) else None
+    if row is None:
+        raise ApiError(404, "not_found", f"tenant {tenant_id} not found")
+    return row
+
+
+class TenantController(Controller):
+    """Admin manages tenants; a tenant may read itself and manage its own keys."""
+
+    path = "/api/v1/tenants"
+    tags = ["tenants"]
+
+    @post("/", guards=[admin_only], status_code=201, responses=error_responses(401, 403, 409, 422))
+    async def create_tenant(self, data: TenantCreate, gateway: GatewayState) -> TenantCreated:
+        """Create a tenant and its first API key (shown once)."""
+        try:
+            row, key = await gateway.tenants.create_tenant(data.name)
+        except NameTaken:
+            raise ApiError(409, "conflict", f"a tenant named {data.name!r} exists already") from None
+        return TenantCreated(**to_tenant(row).model_dump(), api_key=key.api_key, api_key_id=key.id)
+
+    @get("/", guards=[admin_only], responses=error_responses(401, 403, 422))
+    async def list_tenants(
+        self,
+        gateway: GatewayState,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        after: Annotated[str | None, Parameter(description="Cursor: the last id of the previous page")] = None,
+    ) -> list[Tenant]:
+        """Tenants in creation order."""
+        return [to_tenant(row) for row in await gateway.tenants.list_tenants(limit, after)]
+
+    @get("/{tenant_id:str}", responses=error_responses(401, 404))
+    async def get_tenant(self, tenant_id: TenantId, gateway: GatewayState, request: Request[Principal, Any, Any]) -> Tenant:
+        """One tenant (admin, or the tenant itself)."""
+        return to_tenant(await visible_tenant(gateway, request.user, tenant_id))
+
+    @post("/{tenant_id:str}/api-keys", status_code=201, responses=error_responses(401, 404))
+    async def create_key(
+        self, tenant_id: TenantId, gateway: GatewayState, request: Request[Principal, Any, Any]
+    ) -> ApiKeyCreated:
+        """Issue another key for the tenant (shown once)."""
+        await visible_tenant(gateway, request.user, tenant_id)
+        key = await gateway.tenants.issue_key(tenant_id)
+        return ApiKeyCreated(id=key.id, api_key=key.api_key, prefix=key.prefix, created_at=key.created_at)
+
+    @get("/{tenant_id:str}/api-keys", responses=error_responses(401, 404))
+    async def list_keys(
+        self, tenant_id: TenantId, gateway: GatewayState, request: Request[Principal, Any, Any]
+    ) -> list[ApiKey]:
+        """The tenant's live keys (ids and prefixes only)."""
+        await visible_tenant(gateway, request.user, tenant_id)
+        rows = await gateway.tenants.list_keys(tenant_id)
+        return [ApiKey(id=r.id, prefix=r.prefix, created_at=r.created_at) for r in rows]
+
+    @delete("/{tenant_id:str}/api-keys/{key_id:str}", status_code=204, responses=error_responses(401, 404))
+    async def revoke_key(
+        self, tenant_id: TenantId, key_id: str, gateway: GatewayState, request: Request[Principal, Any, Any]
+    ) -> None:
+        """Revoke a key; it gets 401 from then on, on every gateway replica."""
+        await visible_tenant(gateway, request.user, tenant_id)
+        if not await gateway.revoke_key(tenant_id, key_id):
+            raise ApiError(404, "not_found", f"API key {key_id} not found")

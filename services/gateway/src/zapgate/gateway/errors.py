@@ -1,0 +1,99 @@
+"""One JSON shape for every error: ``{"error": {"code", "message", "details"?}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """An error the API means to return, with a stable machine-readable code."""
+
+    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(detail=message, status_code=status_code)
+        self.code = code
+        self.details = details
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries documenting the error shape for the given statuses."""
+    from zapgate.gateway.schemas import ErrorBody
+
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=CODES.get(status, "error").replace("_", " "))
+        for status in statuses
+    }
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The error document."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def _validation_details(extra: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(extra, list):
+        return None
+    details = []
+    for item in extra:
+        if isinstance(item, dict):
+            details.append(
+                {k: item[k] for k in ("key", "message", "source") if k in item and item[k] is not None}
+            )
+    return details or None
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Render any HTTPException in the common shape."""
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ApiError):
+        return Response(error_body(exc.code, exc.detail, exc.details), status_code=exc.status_code, headers=headers)
+    if isinstance(exc, ValidationException):
+        details = _validation_details(exc.extra)
+        if details == [{"key": "data", "message": "'data'", "source": "body"}]:
+            return Response(error_body("bad_request", "a JSON request body is required"), status_code=400)
+        # A body that parsed but broke the schema is 422; one that did not parse stays 400.
+        if details:
+            return Response(
+                error_body("validation_error", "request does not match the schema", details),
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                headers=headers,
+            )
+        message = f"malformed request body: {exc.detail}" if exc.detail else "malformed request"
+        return Response(error_body("bad_request", message), status_code=400, headers=headers)
+    status = exc.status_code
+    code = CODES.get(status, "error")
+    message = exc.detail or code.replace("_", " ")
+    return Response(error_body(code, message), status_code=status, headers=headers)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Last resort: log the bug, never leak internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(
+        error_body("internal_error", "internal error; it has been logged"),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )

@@ -1,0 +1,64 @@
+"""Process-wide resources of one gateway replica, opened and closed with the app."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar.datastructures import State
+
+from zapgate.common.db import make_engine, make_sessionmaker, ping
+from zapgate.gateway.adapters.nats import NatsLink
+from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
+from zapgate.gateway.auth import KeyCache
+from zapgate.gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GatewayState:
+    """Database, NATS and caches of the gateway."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.tenants = TenantRepository(self.sessions)
+        self.key_cache = KeyCache(settings.api_key_cache_ttl)
+        self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict)
+
+    async def start(self) -> None:
+        """Open connections (NATS keeps retrying in the background if it is down)."""
+        await self.nats.start()
+
+    async def stop(self) -> None:
+        """Close connections."""
+        await self.nats.stop()
+        await self.engine.dispose()
+
+    async def check_db(self) -> None:
+        """Readiness probe of PostgreSQL."""
+        await ping(self.engine)
+
+    async def resolve_key(self, key_hash: str) -> KeyOwner | None:
+        """The owner of a key: from the cache, else from the database."""
+        owner = self.key_cache.get(key_hash)
+        if owner is None:
+            owner = await self.tenants.resolve_key(key_hash)
+            if owner is not None:
+                self.key_cache.put(key_hash, owner)
+        return owner
+
+    async def revoke_key(self, tenant_id: str, key_id: str) -> bool:
+        """Revoke a key everywhere; False if it did not exist."""
+        key_hash = await self.tenants.revoke_key(tenant_id, key_id)
+        if key_hash is None:
+            return False
+        self.key_cache.evict(key_hash)
+        await self.nats.broadcast_revoked(key_hash)
+        return True
+
+
+def provide_gateway(state: State) -> GatewayState:
+    """Dependency: the replica's GatewayState."""
+    gateway: GatewayState = state.gateway
+    return gateway

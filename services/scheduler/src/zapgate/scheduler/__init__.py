@@ -1,0 +1,1 @@
+"""zapgate scheduler: sends scheduled and recurring messages."""

@@ -1,0 +1,1 @@
+"""zapgate session-worker: runs WhatsApp sessions of the partitions it leases."""
