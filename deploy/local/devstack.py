@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BACKOFF_START = 1.0
@@ -88,9 +88,9 @@ async def pump(name: str, stream: asyncio.StreamReader | None) -> None:
         OUT.line(name, raw.decode(errors="replace").rstrip())
 
 
-async def wait_tcp(port: int, timeout: float, proc: asyncio.subprocess.Process | None = None) -> None:
+async def wait_tcp(port: int, within: float, proc: asyncio.subprocess.Process | None = None) -> None:
     """Wait until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         if proc is not None and proc.returncode is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
@@ -100,11 +100,14 @@ async def wait_tcp(port: int, timeout: float, proc: asyncio.subprocess.Process |
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on port {port} after {timeout}s") from None
+                raise TimeoutError(f"nothing listens on port {port} after {within}s") from None
             await asyncio.sleep(0.05)
 
 
 # ------------------------------------------------------------------ servers
+
+
+_PUMPS: set[asyncio.Task[None]] = set()
 
 
 async def spawn(name: str, argv: list[str], **kwargs: object) -> asyncio.subprocess.Process:
@@ -116,7 +119,9 @@ async def spawn(name: str, argv: list[str], **kwargs: object) -> asyncio.subproc
         start_new_session=True,
         **kwargs,  # type: ignore[arg-type]
     )
-    asyncio.create_task(pump(name, proc.stdout))
+    task = asyncio.create_task(pump(name, proc.stdout))
+    _PUMPS.add(task)
+    task.add_done_callback(_PUMPS.discard)
     return proc
 
 
@@ -138,8 +143,18 @@ async def start_nats(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     proc = await spawn(
         "nats",
-        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store),
-         "--server_name", "zapgate-dev"],
+        [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(store),
+            "--server_name",
+            "zapgate-dev",
+        ],
     )
     await wait_tcp(port, 20, proc)
     return proc, f"nats://127.0.0.1:{port}"
@@ -162,7 +177,7 @@ class Postgres:
 
         return str(POSTGRES_BIN_PATH / name)
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         """initdb once; as root, run as an unprivileged user as PostgreSQL demands."""
         import stat
 
@@ -172,7 +187,11 @@ class Postgres:
         if os.geteuid() == 0:
             import pwd
 
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
             self.user = "pgserver"
             ensure_user_exists(self.user)
@@ -185,9 +204,19 @@ class Postgres:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         if not (self.pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [self._bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
-                 "--encoding=utf8", "--no-sync"],
-                check=True, user=self.user, capture_output=True,
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=utf8",
+                    "--no-sync",
+                ],
+                check=True,
+                user=self.user,
+                capture_output=True,
             )
         self._stop_stale()
 
@@ -203,15 +232,42 @@ class Postgres:
                 os.kill(pid, 0)
                 time.sleep(0.1)
 
+    def argv(self, port: int) -> list[str]:
+        """The postgres command line: TCP on 127.0.0.1:port, socket in the data dir.
+
+        Durability settings are relaxed: this is a development and test server.
+        """
+        return [
+            self._bin("postgres"), "-D", str(self.pgdata), "-p", str(port), "-h", "127.0.0.1",
+            "-k", str(self.pgdata), "-c", "max_connections=300", "-c", "fsync=off",
+            "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        ]  # fmt: skip
+
     async def start(self) -> str:
         """Start and wait until it accepts connections; returns its URL."""
-        await asyncio.to_thread(self._prepare)
+        await asyncio.to_thread(self.prepare)
         port = free_port()
         self.proc = await spawn(
             "postgres",
-            [self._bin("postgres"), "-D", str(self.pgdata), "-p", str(port), "-h", "127.0.0.1",
-             "-k", str(self.pgdata), "-c", "max_connections=300", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            [
+                self._bin("postgres"),
+                "-D",
+                str(self.pgdata),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.pgdata),
+                "-c",
+                "max_connections=300",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
             user=self.user,
         )
         await wait_tcp(port, 30, self.proc)
@@ -246,7 +302,6 @@ class Child:
     restarts: int = 0
     backoff: float = BACKOFF_START
     started_at: float = 0.0
-    pump_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 class Supervisor:
@@ -332,8 +387,7 @@ async def run_migrations(env: dict[str, str]) -> None:
 
 async def main_async(args: argparse.Namespace) -> int:
     """Bring the stack up, then wait for a signal and bring it down in order."""
-    data_dir = Path(os.environ.get("ZAPGATE_DATA_DIR", ".zapgate")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir: Path = args.data_dir
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -376,7 +430,9 @@ async def main_async(args: argparse.Namespace) -> int:
         def background(name: str, module: str) -> None:
             health_port = free_port()
             health[name] = f"http://127.0.0.1:{health_port}/health"
-            supervisor.add(Child(name, service_argv(module), {**env, "ZAPGATE_HEALTH_PORT": str(health_port)}))
+            supervisor.add(
+                Child(name, service_argv(module), {**env, "ZAPGATE_HEALTH_PORT": str(health_port)})
+            )
 
         supervisor.add(Child("gateway", service_argv("zapgate.gateway"), env))
         for i in range(1, args.workers + 1):
@@ -387,13 +443,19 @@ async def main_async(args: argparse.Namespace) -> int:
 
         gateway_url = f"http://{host}:{port}"
         await wait_tcp(port, 30)
-        (data_dir / "devstack.json").write_text(
+        await asyncio.to_thread(
+            (data_dir / "devstack.json").write_text,
             json.dumps(
-                {"gateway_url": gateway_url, "nats_url": nats_url, "database_url": database_url,
-                 "health": health, "pid": os.getpid(),
-                 "children": {c.name: c.proc.pid for c in supervisor.children if c.proc}},
+                {
+                    "gateway_url": gateway_url,
+                    "nats_url": nats_url,
+                    "database_url": database_url,
+                    "health": health,
+                    "pid": os.getpid(),
+                    "children": {c.name: c.proc.pid for c in supervisor.children if c.proc},
+                },
                 indent=2,
-            )
+            ),
         )
         say(f"gateway   {gateway_url}  (docs {gateway_url}/docs)")
         say(f"admin key {admin_key}")
@@ -418,6 +480,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("ZAPGATE_DEV_WORKERS", "2")))
     args = parser.parse_args()
+    args.data_dir = Path(os.environ.get("ZAPGATE_DATA_DIR", ".zapgate")).resolve()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
     sys.exit(asyncio.run(main_async(args)))
 
 

@@ -62,6 +62,7 @@ class HealthServer:
                 pass
             parts = request_line.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
+            body: dict[str, object]
             if path == "/health":
                 status, body = 200, {"status": "ok", "service": self.service}
             elif path == "/ready":

@@ -46,7 +46,9 @@ def partition_of(tenant: str, session: str, partitions: int) -> int:
 
 def command(partition: int, tenant: str, session: str, verb: str) -> str:
     """Subject of a command to one session."""
-    return f"zg.cmd.{partition}.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{_token(verb, 'verb')}"
+    return (
+        f"zg.cmd.{partition}.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{_token(verb, 'verb')}"
+    )
 
 
 def partition_commands(partition: int) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from zapgate.common.service import run
 from zapgate.billing.app import create_app
 from zapgate.billing.settings import Settings
+from zapgate.common.service import run
 
 
 def main() -> None:

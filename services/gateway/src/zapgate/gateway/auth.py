@@ -69,7 +69,9 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     """Resolves the caller to a Principal, or answers 401."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         """Look the key up: the admin key first, then the tenant keys."""
         state: GatewayState = connection.app.state.gateway
         key = presented_key(connection)
@@ -83,7 +85,9 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         owner = await state.resolve_key(hash_key(key))
         if owner is None:
             raise ApiError(401, "unauthorized", "invalid API key")
-        return AuthenticationResult(user=Principal(is_admin=False, tenant_id=owner.tenant_id, key_id=owner.key_id), auth=None)
+        return AuthenticationResult(
+            user=Principal(is_admin=False, tenant_id=owner.tenant_id, key_id=owner.key_id), auth=None
+        )
 
 
 def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

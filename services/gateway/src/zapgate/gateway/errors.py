@@ -41,7 +41,9 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     from zapgate.gateway.schemas import ErrorBody
 
     return {
-        status: ResponseSpec(data_container=ErrorBody, description=CODES.get(status, "error").replace("_", " "))
+        status: ResponseSpec(
+            data_container=ErrorBody, description=CODES.get(status, "error").replace("_", " ")
+        )
         for status in statuses
     }
 
@@ -70,7 +72,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     """Render any HTTPException in the common shape."""
     headers = dict(exc.headers or {})
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.code, exc.detail, exc.details), status_code=exc.status_code, headers=headers)
+        return Response(
+            error_body(exc.code, exc.detail, exc.details), status_code=exc.status_code, headers=headers
+        )
     if isinstance(exc, ValidationException):
         details = _validation_details(exc.extra)
         if details == [{"key": "data", "message": "'data'", "source": "body"}]:

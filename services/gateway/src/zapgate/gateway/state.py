@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from zapgate.common.db import make_engine, make_sessionmaker, ping
 from zapgate.gateway.adapters.nats import NatsLink
@@ -56,6 +57,10 @@ class GatewayState:
         self.key_cache.evict(key_hash)
         await self.nats.broadcast_revoked(key_hash)
         return True
+
+
+GatewayDep = NamedDependency[GatewayState]
+"""A handler parameter ``gateway: GatewayDep`` receives the replica's GatewayState."""
 
 
 def provide_gateway(state: State) -> GatewayState:

@@ -85,4 +85,3 @@ class NatsLink:
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
-

@@ -47,7 +47,10 @@ class TenantRepository:
     def _new_key(tenant_id: str) -> tuple[ApiKeyRow, IssuedKey]:
         key = generate_key()
         row = ApiKeyRow(
-            id=new_id(), tenant_id=tenant_id, key_hash=hash_key(key), prefix=display_prefix(key),
+            id=new_id(),
+            tenant_id=tenant_id,
+            key_hash=hash_key(key),
+            prefix=display_prefix(key),
             created_at=utcnow(),
         )
         return row, IssuedKey(id=row.id, api_key=key, prefix=row.prefix, created_at=row.created_at)
@@ -58,12 +61,12 @@ class TenantRepository:
         key_row, issued = self._new_key(tenant.id)
         async with self.sessions() as db:
             db.add(tenant)
-            await db.flush()
-            db.add(key_row)
             try:
-                await db.commit()
+                await db.flush()  # the only unique column a new tenant can collide on is its name
             except IntegrityError as exc:
                 raise NameTaken(name) from exc
+            db.add(key_row)
+            await db.commit()
         return tenant, issued
 
     async def list_tenants(self, limit: int, after: str | None) -> list[TenantRow]:
@@ -115,7 +118,9 @@ class TenantRepository:
         query = (
             select(ApiKeyRow.id, ApiKeyRow.tenant_id)
             .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
-            .where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None), TenantRow.status == "active")
+            .where(
+                ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None), TenantRow.status == "active"
+            )
         )
         async with self.sessions() as db:
             row = (await db.execute(query)).first()

@@ -7,7 +7,7 @@ from litestar.openapi import ResponseSpec
 
 from zapgate.common.health import run_checks
 from zapgate.gateway.schemas import Health, Readiness
-from zapgate.gateway.state import GatewayState
+from zapgate.gateway.state import GatewayDep
 
 
 class HealthController(Controller):
@@ -26,7 +26,7 @@ class HealthController(Controller):
         exclude_from_auth=True,
         responses={503: ResponseSpec(data_container=Readiness, description="something is down")},
     )
-    async def ready(self, gateway: GatewayState) -> Response[Readiness]:
+    async def ready(self, gateway: GatewayDep) -> Response[Readiness]:
         """200 when NATS and PostgreSQL answer, else 503 naming what is down."""
         down = await run_checks({"nats": gateway.nats.check, "postgres": gateway.check_db})
         if down:

@@ -11,7 +11,7 @@ from zapgate.gateway.controllers.tenants import to_tenant, visible_tenant
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import error_responses
 from zapgate.gateway.schemas import Tenant
-from zapgate.gateway.state import GatewayState
+from zapgate.gateway.state import GatewayDep
 
 
 class MeController(Controller):
@@ -21,7 +21,7 @@ class MeController(Controller):
     tags = ["tenants"]
 
     @get("/", guards=[tenant_only], responses=error_responses(401, 403))
-    async def me(self, gateway: GatewayState, request: Request[Principal, Any, Any]) -> Tenant:
+    async def me(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> Tenant:
         """The tenant that owns the key."""
         principal = request.user
         assert principal.tenant_id is not None

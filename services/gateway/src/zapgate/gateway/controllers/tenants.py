@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from zapgate.gateway.adapters.repository import NameTaken
 from zapgate.gateway.adapters.tables import TenantRow
@@ -13,9 +13,10 @@ from zapgate.gateway.auth import admin_only
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import ApiKey, ApiKeyCreated, Tenant, TenantCreate, TenantCreated
-from zapgate.gateway.state import GatewayState
+from zapgate.gateway.state import GatewayDep
 
-TenantId = Annotated[str, Parameter(description="Tenant id (ULID)", max_length=26)]
+TenantId = Annotated[str, PathParameter(description="Tenant id (ULID)", max_length=26)]
+KeyId = Annotated[str, PathParameter(description="API key id (ULID)", max_length=26)]
 
 
 def to_tenant(row: TenantRow) -> Tenant:
@@ -23,7 +24,7 @@ def to_tenant(row: TenantRow) -> Tenant:
     return Tenant(id=row.id, name=row.name, status=row.status, created_at=row.created_at)
 
 
-async def visible_tenant(gateway: GatewayState, principal: Principal, tenant_id: str) -> TenantRow:
+async def visible_tenant(gateway: GatewayDep, principal: Principal, tenant_id: str) -> TenantRow:
     """The tenant if the caller may see it; 404 otherwise, so ids of others do not leak."""
     row = await gateway.tenants.get_tenant(tenant_id) if principal.can_see_tenant(tenant_id) else None
     if row is None:
@@ -38,7 +39,7 @@ class TenantController(Controller):
     tags = ["tenants"]
 
     @post("/", guards=[admin_only], status_code=201, responses=error_responses(401, 403, 409, 422))
-    async def create_tenant(self, data: TenantCreate, gateway: GatewayState) -> TenantCreated:
+    async def create_tenant(self, data: JSONBody[TenantCreate], gateway: GatewayDep) -> TenantCreated:
         """Create a tenant and its first API key (shown once)."""
         try:
             row, key = await gateway.tenants.create_tenant(data.name)
@@ -49,21 +50,25 @@ class TenantController(Controller):
     @get("/", guards=[admin_only], responses=error_responses(401, 403, 422))
     async def list_tenants(
         self,
-        gateway: GatewayState,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        after: Annotated[str | None, Parameter(description="Cursor: the last id of the previous page")] = None,
+        gateway: GatewayDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        after: Annotated[
+            str | None, QueryParameter(description="Cursor: the last id of the previous page")
+        ] = None,
     ) -> list[Tenant]:
         """Tenants in creation order."""
         return [to_tenant(row) for row in await gateway.tenants.list_tenants(limit, after)]
 
     @get("/{tenant_id:str}", responses=error_responses(401, 404))
-    async def get_tenant(self, tenant_id: TenantId, gateway: GatewayState, request: Request[Principal, Any, Any]) -> Tenant:
+    async def get_tenant(
+        self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
+    ) -> Tenant:
         """One tenant (admin, or the tenant itself)."""
         return to_tenant(await visible_tenant(gateway, request.user, tenant_id))
 
     @post("/{tenant_id:str}/api-keys", status_code=201, responses=error_responses(401, 404))
     async def create_key(
-        self, tenant_id: TenantId, gateway: GatewayState, request: Request[Principal, Any, Any]
+        self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> ApiKeyCreated:
         """Issue another key for the tenant (shown once)."""
         await visible_tenant(gateway, request.user, tenant_id)
@@ -72,7 +77,7 @@ class TenantController(Controller):
 
     @get("/{tenant_id:str}/api-keys", responses=error_responses(401, 404))
     async def list_keys(
-        self, tenant_id: TenantId, gateway: GatewayState, request: Request[Principal, Any, Any]
+        self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> list[ApiKey]:
         """The tenant's live keys (ids and prefixes only)."""
         await visible_tenant(gateway, request.user, tenant_id)
@@ -81,7 +86,7 @@ class TenantController(Controller):
 
     @delete("/{tenant_id:str}/api-keys/{key_id:str}", status_code=204, responses=error_responses(401, 404))
     async def revoke_key(
-        self, tenant_id: TenantId, key_id: str, gateway: GatewayState, request: Request[Principal, Any, Any]
+        self, tenant_id: TenantId, key_id: KeyId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> None:
         """Revoke a key; it gets 401 from then on, on every gateway replica."""
         await visible_tenant(gateway, request.user, tenant_id)

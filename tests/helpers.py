@@ -1,0 +1,179 @@
+"""Real servers and processes for the tests: nats-server and PostgreSQL from the project's wheels."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from devstack import Postgres, free_port, nats_server_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate: Callable[[], bool], within: float, what: str, every: float = 0.05) -> None:
+    """Poll until predicate() is true; fail the test naming what never happened."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        time.sleep(every)
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class ServerProcess:
+    """A server started for the test session."""
+
+    url: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it and wait."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_nats(store: Path) -> ServerProcess:
+    """A JetStream nats-server on a free port."""
+    port = free_port()
+    log = open(store.parent / "nats.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(lambda: port_open(port), 20, "nats-server to listen")
+    return ServerProcess(f"nats://127.0.0.1:{port}", proc)
+
+
+def start_postgres(data_dir: Path) -> ServerProcess:
+    """PostgreSQL 16 from the pgserver wheel on a free port; URL of its ``postgres`` database."""
+    pg = Postgres(data_dir)
+    pg.prepare()
+    port = free_port()
+    log = open(data_dir / "postgres.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(pg.argv(port), stdout=log, stderr=subprocess.STDOUT, user=pg.user)
+    wait_until(lambda: port_open(port), 30, "PostgreSQL to listen")
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    return ServerProcess(url, proc)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL with another database name."""
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def unique_name(prefix: str) -> str:
+    """A database or tenant name no other test uses."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class System:
+    """The whole system started as processes by the dev stack, as ``make run`` does."""
+
+    url: str
+    admin_key: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def log(self) -> str:
+        """Everything the stack printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An HTTP client on the gateway, with a key if given."""
+        headers = {"X-Api-Key": key} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+    def ready(self) -> bool:
+        """Whether /ready answers 200."""
+        try:
+            return httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> int:
+        """SIGTERM the stack and wait for it; returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+
+
+def start_system(data_dir: Path, env_overrides: dict[str, str], workers: int = 2) -> System:
+    """Run deploy/local/devstack.py with the given environment; wait for /ready."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    admin_key = env_overrides.get("ZAPGATE_ADMIN_KEY", "zgadmin_" + uuid.uuid4().hex)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPGATE_")}
+    env.update(
+        {
+            "ZAPGATE_GATEWAY_PORT": str(port),
+            "ZAPGATE_DATA_DIR": str(data_dir),
+            "ZAPGATE_ADMIN_KEY": admin_key,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(env_overrides)
+    log_path = data_dir / "stack.log"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "deploy/local/devstack.py"), "--workers", str(workers)],
+        stdout=open(log_path, "wb"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    system = System(f"http://127.0.0.1:{port}", admin_key, data_dir, proc, log_path)
+    info_file = data_dir / "devstack.json"
+    try:
+        wait_until(lambda: info_file.exists() or proc.poll() is not None, 90, "the stack to start")
+        assert proc.poll() is None, f"stack exited early:\n{system.log()}"
+        wait_until(system.ready, 60, "/ready to answer 200")
+    except AssertionError:
+        system.stop()
+        raise AssertionError(f"stack did not become ready:\n{system.log()[-5000:]}") from None
+    system.info = json.loads(info_file.read_text())
+    return system
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (and is not a zombie we could reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
