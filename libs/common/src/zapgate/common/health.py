@@ -18,7 +18,8 @@ async def run_checks(checks: Mapping[str, Check]) -> dict[str, str]:
 
     async def one(check: Check) -> str | None:
         try:
-            await asyncio.wait_for(check(), CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await check()
         except TimeoutError:
             return "timed out"
         except Exception as exc:
@@ -57,9 +58,10 @@ class HealthServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request_line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
+            async with asyncio.timeout(5):
+                request_line = await reader.readline()
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass
             parts = request_line.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
             body: dict[str, object]

@@ -35,7 +35,8 @@ class NatsLink:
         """Begin connecting; returns at once, or after the first attempt succeeds quickly."""
         self._task = asyncio.create_task(self._connect_loop(), name="nats-connect")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self.ready.wait()), self.settings.nats_connect_timeout)
+            async with asyncio.timeout(self.settings.nats_connect_timeout):
+                await self.ready.wait()
 
     async def _connect_loop(self) -> None:
         delay = 0.5

@@ -1,0 +1,1 @@
+"""Session-worker adapters: NATS KV leases, membership, consumers."""

@@ -1,0 +1,1 @@
+"""Pure session-worker logic: no I/O."""

@@ -1,0 +1,226 @@
+"""The partition manager: claims, renews, balances and releases a worker's partition leases.
+
+Three loops, so that a slow or dead NATS never delays the safety stop:
+
+- renew: every TTL/3, heartbeat membership and renew each held lease (compare-and-set);
+- watchdog: on the worker's own monotonic clock, stops any partition whose deadline passed;
+- balance: claims free partitions up to ceil(P / live workers), releases one at a time when
+  over; woken at once when the lease bucket reports a lease gone (expired or released).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from zapgate.session_worker.adapters.leases import LeaseStore, Membership
+from zapgate.session_worker.domain.leases import (
+    Lease,
+    plan_balance,
+    preference,
+    renew_interval,
+)
+
+log = logging.getLogger(__name__)
+
+FAST_BALANCE = 0.2
+WATCHDOG_TICK = 0.05
+STOP_TIMEOUT = 5.0
+
+
+class PartitionHandler(Protocol):
+    """What runs the sessions of a partition."""
+
+    async def acquired(self, partition: int, epoch: int) -> None:
+        """The worker now holds ``partition``; ``epoch`` fences everything it writes."""
+
+    async def lost(self, partition: int, epoch: int, reason: str) -> None:
+        """Stop the partition's sessions now (drain, rebalance, lease lost or deadline passed)."""
+
+
+class PartitionManager:
+    """Holds this worker's leases and keeps them balanced with its peers."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        membership: Membership,
+        handler: PartitionHandler,
+        partitions: int,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.leases = leases
+        self.membership = membership
+        self.handler = handler
+        self.partitions = partitions
+        self.ttl = ttl
+        self.clock = clock
+        self.held: dict[int, Lease] = {}
+        self.order = preference(leases.worker_id, partitions)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self.self_stops = 0
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's id."""
+        return self.leases.worker_id
+
+    async def start(self) -> None:
+        """Announce this worker, then run the loops."""
+        with contextlib.suppress(Exception):
+            await self.membership.beat(0)
+        self._tasks = [
+            asyncio.create_task(self._renew_loop(), name="lease-renew"),
+            asyncio.create_task(self._watchdog_loop(), name="lease-watchdog"),
+            asyncio.create_task(self._balance_loop(), name="lease-balance"),
+            asyncio.create_task(self._watch_loop(), name="lease-watch"),
+        ]
+
+    async def stop(self, drain: bool = True) -> None:
+        """Stop the loops; with ``drain``, stop every partition and release its lease."""
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            for task in stuck:
+                log.error("task %s did not stop", task.get_name())
+        self._tasks = []
+        if not drain:
+            return
+        async with self._lock:
+            for partition in list(self.held):
+                await self._give_up(partition, "drain", release=True)
+        with contextlib.suppress(Exception):
+            await self.membership.leave()
+
+    # ------------------------------------------------------------------ loops
+
+    async def _renew_loop(self) -> None:
+        interval = renew_interval(self.ttl)
+        while True:
+            started = self.clock()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                async with asyncio.timeout(interval):
+                    await self.renew_all()
+            except Exception as exc:
+                log.warning("renewal round failed: %s", exc or type(exc).__name__)
+            await asyncio.sleep(max(0.0, interval - (self.clock() - started)))
+
+    async def renew_all(self) -> None:
+        """One renewal round: heartbeat, then every held lease."""
+        await self.membership.beat(len(self.held))
+        for partition, lease in list(self.held.items()):
+            sent_at = self.clock()
+            revision = await self.leases.renew(partition, lease.revision)
+            async with self._lock:
+                current = self.held.get(partition)
+                if current is not lease:
+                    # The watchdog or a rebalance dropped it while we were renewing: give it back.
+                    if revision is not None:
+                        await self.leases.release(partition, revision)
+                    continue
+                if revision is None:
+                    await self._give_up(partition, "lease lost", release=False)
+                else:
+                    lease.renewed(revision, sent_at)
+
+    async def _watchdog_loop(self) -> None:
+        while True:
+            now = self.clock()
+            for partition, lease in list(self.held.items()):
+                if lease.expired(now, self.ttl) and self.held.get(partition) is lease:
+                    # No lock: this must not wait behind a renewal stuck on a dead connection.
+                    self.self_stops += 1
+                    log.warning("partition %d: could not renew in time; stopping it", partition)
+                    del self.held[partition]
+                    await self._stop_partition(partition, lease.epoch, "lease deadline passed")
+                    self._wake.set()
+            await asyncio.sleep(WATCHDOG_TICK)
+
+    async def _balance_loop(self) -> None:
+        # Let peers that start at the same moment announce themselves before the first claim.
+        await asyncio.sleep(min(1.0, renew_interval(self.ttl)))
+        while True:
+            busy = False
+            try:
+                busy = await self.balance()
+            except Exception as exc:
+                log.warning("balance step failed: %s", exc or type(exc).__name__)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FAST_BALANCE if busy else renew_interval(self.ttl)):
+                    await self._wake.wait()
+
+    async def _watch_loop(self) -> None:
+        """Wake the balancer when a lease disappears (released, or expired: the limit marker)."""
+        while True:
+            try:
+                watcher = await self.leases.kv.watchall(include_history=False)
+                async for entry in watcher:
+                    if entry is not None and not entry.value:
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("lease watch interrupted: %s", exc)
+                await asyncio.sleep(0.5)
+
+    # ------------------------------------------------------------------ steps
+
+    async def balance(self) -> bool:
+        """One balancing step; True when more steps are needed soon."""
+        peers = await self.membership.live()
+        peers[self.worker_id] = len(self.held)
+        holders = await self.leases.holders()
+        async with self._lock:
+            free = [p for p in range(self.partitions) if p not in holders and p not in self.held]
+            plan = plan_balance(self.held, free, self.partitions, peers, self.worker_id, self.order)
+            for partition in plan.release:
+                log.info(
+                    "partition %d: releasing (holding %d of %d, %d workers)",
+                    partition,
+                    len(self.held),
+                    self.partitions,
+                    len(peers),
+                )
+                await self._give_up(partition, "rebalance", release=True)
+            for partition in plan.claim:
+                sent_at = self.clock()
+                revision = await self.leases.claim(partition)
+                if revision is None:
+                    continue
+                lease = Lease(partition, epoch=revision, revision=revision, renewed_at=sent_at)
+                self.held[partition] = lease
+                try:
+                    await self.handler.acquired(partition, revision)
+                except Exception:
+                    log.exception("partition %d: could not start; releasing it", partition)
+                    await self._give_up(partition, "start failed", release=True)
+        if plan.claim or plan.release:
+            # Peers balance on these counts: tell them now rather than at the next renewal.
+            await self.membership.beat(len(self.held))
+            return True
+        return False
+
+    async def _give_up(self, partition: int, reason: str, release: bool) -> None:
+        lease = self.held.pop(partition, None)
+        if lease is None:
+            return
+        await self._stop_partition(partition, lease.epoch, reason)
+        if release:
+            with contextlib.suppress(Exception):
+                await self.leases.release(partition, lease.revision)
+
+    async def _stop_partition(self, partition: int, epoch: int, reason: str) -> None:
+        try:
+            await self.handler.lost(partition, epoch, reason)
+        except Exception:
+            log.exception("partition %d: error while stopping", partition)

@@ -1,0 +1,232 @@
+"""Partition leases against a real nats-server: the rules of the design, one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from helpers import ServerProcess, start_nats
+
+from zapgate.common import broker
+from zapgate.common.settings import CommonSettings
+from zapgate.session_worker.adapters.leases import LeaseStore, Membership
+from zapgate.session_worker.partitions import PartitionManager
+
+
+class Ownership:
+    """Every partition's current runner across all test workers; fails on double ownership."""
+
+    def __init__(self) -> None:
+        self.owner: dict[int, str] = {}
+        self.epochs: dict[int, list[int]] = {}
+        self.violations: list[str] = []
+        self.stops: list[tuple[str, int, str, float]] = []
+
+    def handler(self, worker: str) -> Handler:
+        return Handler(self, worker)
+
+
+class Handler:
+    def __init__(self, ownership: Ownership, worker: str) -> None:
+        self.o = ownership
+        self.worker = worker
+
+    @property
+    def running(self) -> set[int]:
+        return {p for p, w in self.o.owner.items() if w == self.worker}
+
+    async def acquired(self, partition: int, epoch: int) -> None:
+        other = self.o.owner.get(partition)
+        if other is not None:
+            self.o.violations.append(f"{self.worker} acquired {partition} still run by {other}")
+        previous = self.o.epochs.setdefault(partition, [])
+        if previous and epoch <= previous[-1]:
+            self.o.violations.append(f"epoch of {partition} went from {previous[-1]} to {epoch}")
+        previous.append(epoch)
+        self.o.owner[partition] = self.worker
+
+    async def lost(self, partition: int, epoch: int, reason: str) -> None:
+        if self.o.owner.get(partition) == self.worker:
+            del self.o.owner[partition]
+        self.o.stops.append((self.worker, partition, reason, time.monotonic()))
+
+
+async def eventually(predicate, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def js_ttl2(clean_nats: str) -> AsyncIterator:
+    nc = await nats.connect(clean_nats)
+    await broker.ensure_topology(nc.jetstream(), CommonSettings(nats_url=clean_nats, lease_ttl=2))
+    yield nc.jetstream()
+    await nc.close()
+
+
+async def test_claim_renew_and_a_lost_race(js_ttl2) -> None:
+    a = await LeaseStore.open(js_ttl2, "a:1")
+    b = await LeaseStore.open(js_ttl2, "b:2")
+    epoch = await a.claim(0)
+    assert epoch is not None
+    assert await b.claim(0) is None  # held: the race is lost
+    renewed = await a.renew(0, epoch)
+    assert renewed is not None and renewed > epoch
+    assert await a.renew(0, epoch) is None  # a stale revision cannot renew
+    assert (await b.holders())[0].worker == "a:1"
+
+
+async def test_expired_lease_is_taken_over_despite_the_marker(js_ttl2) -> None:
+    a = await LeaseStore.open(js_ttl2, "a:1")
+    b = await LeaseStore.open(js_ttl2, "b:2")
+    first = await a.claim(3)
+    assert first is not None
+    await asyncio.sleep(2.6)  # TTL 2 s: the lease expires and leaves a MaxAge marker
+    assert 3 not in await b.holders()
+    second = await b.claim(3)
+    assert second is not None and second > first  # the epoch only grows across owners
+    assert await a.renew(3, first) is None  # the old owner cannot come back
+
+
+async def test_release_lets_a_peer_claim_at_once(js_ttl2) -> None:
+    a = await LeaseStore.open(js_ttl2, "a:1")
+    b = await LeaseStore.open(js_ttl2, "b:2")
+    epoch = await a.claim(5)
+    assert await a.release(5, epoch)
+    assert await b.claim(5) is not None
+    assert not await a.release(5, epoch)  # not ours anymore
+
+
+async def make_manager(
+    js, worker: str, ownership: Ownership, partitions: int, ttl: float
+) -> PartitionManager:
+    manager = PartitionManager(
+        await LeaseStore.open(js, worker),
+        await Membership.open(js, worker),
+        ownership.handler(worker),
+        partitions=partitions,
+        ttl=ttl,
+    )
+    await manager.start()
+    return manager
+
+
+async def test_workers_share_partitions_and_a_third_gets_its_share_within_two_ttl(clean_nats: str) -> None:
+    ttl, partitions = 3.0, 16
+    nc = await nats.connect(clean_nats)
+    js = nc.jetstream()
+    await broker.ensure_topology(js, CommonSettings(nats_url=clean_nats, lease_ttl=ttl))
+    ownership = Ownership()
+    managers = [await make_manager(js, w, ownership, partitions, ttl) for w in ("w1:1", "w2:2")]
+    try:
+        await eventually(lambda: len(ownership.owner) == partitions, 10, "every partition to be held")
+        await eventually(
+            lambda: all(len(m.held) == partitions // 2 for m in managers),
+            10,
+            "an even split between two workers",
+        )
+        joined = time.monotonic()
+        managers.append(await make_manager(js, "w3:3", ownership, partitions, ttl))
+        await eventually(lambda: len(managers[2].held) >= 5, 2 * ttl, "the third worker to hold its share")
+        took = time.monotonic() - joined
+        await eventually(
+            lambda: sorted(len(m.held) for m in managers) == [5, 5, 6] and len(ownership.owner) == partitions,
+            2 * ttl,
+            "a 5/5/6 split",
+        )
+        assert took < 2 * ttl
+        assert ownership.violations == []
+        held = [set(m.held) for m in managers]
+        assert not (held[0] & held[1]) and not (held[1] & held[2]) and not (held[0] & held[2])
+    finally:
+        for m in managers:
+            await m.stop()
+        await nc.close()
+
+
+async def test_drain_releases_so_a_peer_takes_over_at_once(clean_nats: str) -> None:
+    ttl, partitions = 10.0, 8
+    nc = await nats.connect(clean_nats)
+    js = nc.jetstream()
+    await broker.ensure_topology(js, CommonSettings(nats_url=clean_nats, lease_ttl=ttl))
+    ownership = Ownership()
+    first = await make_manager(js, "w1:1", ownership, partitions, ttl)
+    second = None
+    try:
+        await eventually(lambda: len(first.held) == partitions, 5, "the first worker to hold everything")
+        second = await make_manager(js, "w2:2", ownership, partitions, ttl)
+        await eventually(lambda: len(second.held) == partitions // 2, 5, "a split")
+        drained = time.monotonic()
+        await first.stop(drain=True)
+        assert {reason for w, _, reason, _ in ownership.stops if w == "w1:1"} >= {"drain"}
+        # Far sooner than the 10 s TTL: the leases were deleted, not left to expire.
+        await eventually(lambda: len(second.held) == partitions, 3, "the peer to take every partition")
+        assert time.monotonic() - drained < ttl / 2
+        assert ownership.violations == []
+    finally:
+        if second is not None:
+            await second.stop()
+        await nc.close()
+
+
+async def test_lost_lease_stops_the_partition(js_ttl2) -> None:
+    ownership = Ownership()
+    manager = await make_manager(js_ttl2, "w1:1", ownership, 2, 2.0)
+    try:
+        await eventually(lambda: len(manager.held) == 2, 5, "both partitions held")
+        lease = manager.held[0]
+        # Someone else's write lands on the key (an operator's, or a bug's): the next renewal fails.
+        kv = await js_ttl2.key_value("zg_leases")
+        await kv.put("p.0", b'{"worker": "intruder"}')
+        await eventually(lambda: ("w1:1", 0, "lease lost") in {s[:3] for s in ownership.stops}, 3, "the stop")
+        assert manager.held.get(0) is not lease
+    finally:
+        await manager.stop()
+
+
+@pytest.fixture
+async def private_nats(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A nats-server of this test alone, so it can be frozen."""
+    server = start_nats(tmp_path / "store")
+    yield server
+    if server.proc is not None:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    server.stop()
+
+
+async def test_worker_self_stops_by_its_own_deadline_when_nats_freezes(private_nats: ServerProcess) -> None:
+    ttl = 3.0
+    settings = CommonSettings(nats_url=private_nats.url, lease_ttl=ttl)
+    nc = await broker.connect(settings, "test")
+    js = nc.jetstream()
+    await broker.ensure_topology(js, settings)
+    ownership = Ownership()
+    manager = await make_manager(js, "w1:1", ownership, 4, ttl)
+    try:
+        await eventually(lambda: len(manager.held) == 4, 5, "all partitions held")
+        await asyncio.sleep(ttl / 2)
+        last_renewal = max(lease.renewed_at for lease in manager.held.values())
+        assert private_nats.proc is not None
+        os.kill(private_nats.proc.pid, signal.SIGSTOP)  # NATS stops answering; TCP stays open
+        await eventually(lambda: not manager.held, ttl + 1, "the self-stop")
+        stops = [s for s in ownership.stops if s[2] == "lease deadline passed"]
+        assert len(stops) == 4
+        # Every partition stopped before the server could let the lease expire.
+        assert max(s[3] for s in stops) < last_renewal + ttl
+        assert manager.self_stops == 4
+        os.kill(private_nats.proc.pid, signal.SIGCONT)
+        await eventually(lambda: len(manager.held) == 4, 3 * ttl, "the worker to resume its partitions")
+        assert ownership.violations == []
+    finally:
+        os.kill(private_nats.proc.pid, signal.SIGCONT)
+        await manager.stop(drain=False)
+        await nc.close()
