@@ -64,6 +64,7 @@ def test_events_round_trip_and_expose_their_data() -> None:
         "previous": "SCAN_QR",
         "reason": None,
         "worker": None,
+        "phone": None,
         "epoch": 5,
     }
     qr = QrCodeIssued(tenant="T1", session="main", value="x", index=0, expires_at=datetime.now(UTC))

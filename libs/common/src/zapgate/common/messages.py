@@ -97,8 +97,15 @@ class RequestPairingCode(Command):
     phone: str = Field(pattern=r"^[1-9][0-9]{6,14}$")
 
 
+class SimulateScan(Command):
+    """Simulator only: a phone scans the session's current QR code."""
+
+    verb: Literal["scan"] = "scan"
+    phone: str = Field(pattern=r"^[1-9][0-9]{6,14}$")
+
+
 AnyCommand = Annotated[
-    StartSession | StopSession | RestartSession | LogoutSession | RequestPairingCode,
+    StartSession | StopSession | RestartSession | LogoutSession | RequestPairingCode | SimulateScan,
     Field(discriminator="verb"),
 ]
 command_adapter: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
@@ -121,6 +128,7 @@ class SessionStatusChanged(Event):
     previous: SessionStatus | None = None
     reason: str | None = None
     worker: str | None = None
+    phone: str | None = None
     epoch: int = Field(0, description="Lease revision of the partition when this was emitted (fencing)")
 
 

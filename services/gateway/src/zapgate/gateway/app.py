@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from zapgate.gateway.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from zapgate.gateway.controllers.health import HealthController
 from zapgate.gateway.controllers.me import MeController
+from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
 from zapgate.gateway.errors import http_error, internal_error
 from zapgate.gateway.settings import Settings
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gateway = GatewayState(settings)
     auth = DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS])
     return Litestar(
-        route_handlers=[HealthController, TenantController, MeController],
+        route_handlers=[HealthController, TenantController, MeController, SessionController],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
         middleware=[auth],
         on_startup=[gateway.start],

@@ -30,8 +30,15 @@ CODES = {
 class ApiError(HTTPException):
     """An error the API means to return, with a stable machine-readable code."""
 
-    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(detail=message, status_code=status_code)
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=message, status_code=status_code, headers=headers)
         self.code = code
         self.details = details
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -87,3 +87,58 @@ class ErrorBody(Response):
     """The body of every error response."""
 
     error: ErrorDetail
+
+
+SessionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class SessionCreate(Request):
+    """Body of POST /api/v1/sessions."""
+
+    name: SessionName = Field(description="Unique per tenant: lowercase letters, digits, - and _")
+    engine: Literal["simulator"] = "simulator"
+    config: dict[str, Any] = Field(default_factory=dict, description="Engine and session options")
+
+
+class Session(Response):
+    """A session as the API shows it."""
+
+    name: str
+    engine: str
+    status: str
+    desired: str = Field(description="started or stopped: what the session should be doing")
+    reason: str | None
+    phone: str | None
+    worker: str | None = Field(description="The worker process (host:pid) running it")
+    partition: int
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CommandAccepted(Response):
+    """A command was durably queued for the session's worker."""
+
+    command_id: str
+
+
+class PairingRequest(Request):
+    """Pair by phone number instead of a QR code."""
+
+    phone: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{6,14}$")] = Field(
+        description="Digits only, country code first, no leading 0"
+    )
+
+
+class QrRaw(Response):
+    """The current QR code's payload."""
+
+    value: str
+    index: int
+    expires_at: datetime
+
+
+class QrDataUrl(Response):
+    """The current QR code as a data URL."""
+
+    data_url: str

@@ -8,8 +8,11 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from zapgate.common.db import make_engine, make_sessionmaker, ping
+from zapgate.gateway.adapters.commands import CommandBus
 from zapgate.gateway.adapters.nats import NatsLink
+from zapgate.gateway.adapters.projector import Projector
 from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
+from zapgate.gateway.adapters.sessions import SessionRepository
 from zapgate.gateway.auth import KeyCache
 from zapgate.gateway.settings import Settings
 
@@ -25,7 +28,14 @@ class GatewayState:
         self.sessions = make_sessionmaker(self.engine)
         self.tenants = TenantRepository(self.sessions)
         self.key_cache = KeyCache(settings.api_key_cache_ttl)
-        self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict)
+        self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict, on_connected=self._connected)
+        self.sessions_repo = SessionRepository(self.sessions)
+        self.commands = CommandBus(self.nats, settings.partitions)
+        self.projector: Projector | None = None
+
+    async def _connected(self) -> None:
+        self.projector = Projector(self.nats.js, self.sessions_repo)
+        await self.projector.start()
 
     async def start(self) -> None:
         """Open connections (NATS keeps retrying in the background if it is down)."""
@@ -33,6 +43,8 @@ class GatewayState:
 
     async def stop(self) -> None:
         """Close connections."""
+        if self.projector is not None:
+            await self.projector.stop()
         await self.nats.stop()
         await self.engine.dispose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -24,9 +24,15 @@ class NatsUnavailable(Exception):
 class NatsLink:
     """Owns the gateway's connection; ``/ready`` and publishers ask it whether NATS is there."""
 
-    def __init__(self, settings: CommonSettings, on_key_revoked: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        on_key_revoked: Callable[[str], None],
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
         self._on_key_revoked = on_key_revoked
+        self._on_connected = on_connected
         self._nc: NATS | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -46,6 +52,8 @@ class NatsLink:
                 await broker.ensure_topology(nc.jetstream(), self.settings)
                 await nc.subscribe(subjects.API_KEY_REVOKED, cb=self._revoked)
                 self._nc = nc
+                if self._on_connected is not None:
+                    await self._on_connected()
                 self.ready.set()
                 return
             except Exception as exc:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zapgate.common.db import TZDateTime, new_metadata, utcnow
@@ -39,3 +41,30 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+
+
+class SessionRow(Base):
+    """A WhatsApp session of a tenant: desired state set by the API, status projected from events."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    engine: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    desired: Mapped[str] = mapped_column(String(16), default="stopped")
+    partition: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="STOPPED")
+    previous: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    qr_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    qr_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    qr_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    event_time: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

@@ -1,0 +1,47 @@
+"""Publishing commands onto the partition subjects of ``ZG_COMMANDS``."""
+
+from __future__ import annotations
+
+import logging
+
+from zapgate.common import subjects
+from zapgate.common.messages import Command, encode
+from zapgate.gateway.adapters.nats import NatsLink, NatsUnavailable
+from zapgate.gateway.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+class CommandBus:
+    """Sends a command to the worker that holds its session's partition."""
+
+    def __init__(self, link: NatsLink, partitions: int) -> None:
+        self.link = link
+        self.partitions = partitions
+
+    def partition(self, tenant: str, session: str) -> int:
+        """The session's partition."""
+        return subjects.partition_of(tenant, session, self.partitions)
+
+    async def send(self, command: Command, dedup_key: str | None = None) -> str:
+        """Publish durably; JetStream drops a repeat with the same ``Nats-Msg-Id``. Returns the id."""
+        subject = subjects.command(
+            self.partition(command.tenant, command.session), command.tenant, command.session, command.verb
+        )
+        msg_id = f"{command.tenant}:{dedup_key}" if dedup_key else command.id
+        try:
+            await self.link.js.publish(subject, encode(command), headers={"Nats-Msg-Id": msg_id})
+        except (NatsUnavailable, TimeoutError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        except Exception as exc:  # nats errors: no responders, timeouts while reconnecting
+            if type(exc).__module__.startswith("nats"):
+                raise _unavailable(exc) from exc
+            raise
+        return command.id
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    log.warning("command not published: %s", exc or type(exc).__name__)
+    return ApiError(
+        503, "unavailable", "the message bus is unavailable; retry shortly", headers={"Retry-After": "1"}
+    )

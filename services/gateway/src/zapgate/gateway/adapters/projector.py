@@ -1,0 +1,81 @@
+"""Projects worker events into the gateway's read model (session status and QR)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from pydantic import ValidationError
+
+from zapgate.common import subjects
+from zapgate.common.messages import QrCodeIssued, SessionStatusChanged, event_adapter
+from zapgate.gateway.adapters.sessions import SessionRepository
+
+log = logging.getLogger(__name__)
+
+DURABLE = "gw-projector"
+BATCH = 256
+
+
+class Projector:
+    """One durable consumer shared by every gateway replica: each event is applied once."""
+
+    def __init__(self, js: JetStreamContext, repo: SessionRepository) -> None:
+        self.js = js
+        self.repo = repo
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Bind the consumer and start applying."""
+        config = js_api.ConsumerConfig(
+            durable_name=DURABLE,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+            filter_subjects=[subjects.EVENTS_ALL],
+            ack_wait=30,
+            max_ack_pending=10_000,
+        )
+        sub = await self.js.pull_subscribe(
+            subjects.EVENTS_ALL, durable=DURABLE, stream=subjects.EVENTS_STREAM, config=config
+        )
+        self._task = asyncio.create_task(self._run(sub), name="projector")
+
+    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(BATCH, timeout=1)
+            except TimeoutError:
+                continue
+            except Exception as exc:
+                if type(exc).__name__ == "TimeoutError":
+                    continue
+                log.warning("projector fetch failed: %s", exc or type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                try:
+                    await self.apply(msg.data)
+                except ValidationError:
+                    log.warning("unreadable event on %s dropped from the projection", msg.subject)
+                except Exception:
+                    log.exception("event on %s not projected; will be redelivered", msg.subject)
+                    await msg.nak(delay=1)
+                    continue
+                await msg.ack()
+
+    async def apply(self, data: bytes) -> None:
+        """Apply one event to the read model."""
+        event = event_adapter.validate_json(data)
+        if isinstance(event, SessionStatusChanged):
+            await self.repo.apply_status(event)
+        elif isinstance(event, QrCodeIssued):
+            await self.repo.apply_qr(event)
+
+    async def stop(self) -> None:
+        """Stop applying."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

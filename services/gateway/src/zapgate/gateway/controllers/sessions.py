@@ -1,0 +1,195 @@
+"""Sessions of the calling tenant: create, read, delete, lifecycle commands, QR and pairing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+
+from zapgate.common.messages import (
+    LogoutSession,
+    RequestPairingCode,
+    RestartSession,
+    SimulateScan,
+    StartSession,
+    StopSession,
+)
+from zapgate.gateway.adapters.sessions import SessionExists
+from zapgate.gateway.adapters.tables import SessionRow
+from zapgate.gateway.auth import tenant_only
+from zapgate.gateway.domain import qr
+from zapgate.gateway.domain.principal import Principal
+from zapgate.gateway.errors import ApiError, error_responses
+from zapgate.gateway.schemas import (
+    CommandAccepted,
+    PairingRequest,
+    QrDataUrl,
+    QrRaw,
+    Session,
+    SessionCreate,
+)
+from zapgate.gateway.state import GatewayDep
+
+Name = Annotated[str, PathParameter(description="Session name", max_length=63)]
+IdempotencyKey = Annotated[
+    str | None, HeaderParameter(header="Idempotency-Key", required=False, min_length=1, max_length=200)
+]
+TenantRequest = Request[Principal, Any, Any]
+
+
+def to_session(row: SessionRow) -> Session:
+    """Row to response body."""
+    return Session(
+        name=row.name, engine=row.engine, status=row.status, desired=row.desired, reason=row.reason,
+        phone=row.phone, worker=row.worker, partition=row.partition, config=row.config,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def tenant_of(request: TenantRequest) -> str:
+    """The calling tenant's id."""
+    tenant = request.user.tenant_id
+    assert tenant is not None
+    return tenant
+
+
+async def existing(gateway: GatewayDep, tenant: str, name: str) -> SessionRow:
+    """The tenant's session, or 404."""
+    row = await gateway.sessions_repo.get(tenant, name)
+    if row is None:
+        raise ApiError(404, "not_found", f"session {name!r} not found")
+    return row
+
+
+class SessionController(Controller):
+    """``/api/v1/sessions``: a tenant's WhatsApp sessions."""
+
+    path = "/api/v1/sessions"
+    tags = ["sessions"]
+    guards = [tenant_only]
+
+    @post("/", status_code=201, responses=error_responses(401, 403, 409, 422))
+    async def create(
+        self, data: JSONBody[SessionCreate], gateway: GatewayDep, request: TenantRequest
+    ) -> Session:
+        """Create a session (stopped); start it with POST .../start."""
+        tenant = tenant_of(request)
+        partition = gateway.commands.partition(tenant, data.name)
+        try:
+            row = await gateway.sessions_repo.create(tenant, data.name, data.engine, data.config, partition)
+        except SessionExists:
+            raise ApiError(409, "conflict", f"session {data.name!r} exists already") from None
+        return to_session(row)
+
+    @get("/", responses=error_responses(401, 403))
+    async def list_sessions(self, gateway: GatewayDep, request: TenantRequest) -> list[Session]:
+        """Every session of the tenant."""
+        return [to_session(r) for r in await gateway.sessions_repo.list(tenant_of(request))]
+
+    @get("/{name:str}", responses=error_responses(401, 403, 404))
+    async def get_session(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> Session:
+        """One session with its live status."""
+        return to_session(await existing(gateway, tenant_of(request), name))
+
+    @delete("/{name:str}", status_code=204, responses=error_responses(401, 403, 404, 503))
+    async def delete_session(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> None:
+        """Log the session out (its credentials are removed) and forget it."""
+        tenant = tenant_of(request)
+        await existing(gateway, tenant, name)
+        await gateway.commands.send(LogoutSession(tenant=tenant, session=name))
+        await gateway.sessions_repo.delete(tenant, name)
+
+    async def _lifecycle(
+        self, gateway: GatewayDep, request: TenantRequest, name: str,
+        command: type[StartSession | StopSession | RestartSession | LogoutSession], desired: str,
+        idempotency_key: str | None,
+    ) -> CommandAccepted:  # fmt: skip
+        tenant = tenant_of(request)
+        await existing(gateway, tenant, name)
+        # Desired state first: whatever restarts, the session comes back as it was asked to be.
+        await gateway.sessions_repo.set_desired(tenant, name, desired)
+        command_id = await gateway.commands.send(command(tenant=tenant, session=name), idempotency_key)
+        return CommandAccepted(command_id=command_id)
+
+    @post("/{name:str}/start", status_code=202, responses=error_responses(401, 403, 404, 503))
+    async def start(
+        self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        """Start (and keep starting after any restart) until stopped."""
+        return await self._lifecycle(gateway, request, name, StartSession, "started", idempotency_key)
+
+    @post("/{name:str}/stop", status_code=202, responses=error_responses(401, 403, 404, 503))
+    async def stop(
+        self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        """Stop, keeping the credentials."""
+        return await self._lifecycle(gateway, request, name, StopSession, "stopped", idempotency_key)
+
+    @post("/{name:str}/restart", status_code=202, responses=error_responses(401, 403, 404, 503))
+    async def restart(
+        self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        """Stop then start."""
+        return await self._lifecycle(gateway, request, name, RestartSession, "started", idempotency_key)
+
+    @post("/{name:str}/logout", status_code=202, responses=error_responses(401, 403, 404, 503))
+    async def logout(
+        self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
+    ) -> CommandAccepted:
+        """Unlink the device and remove its credentials."""
+        return await self._lifecycle(gateway, request, name, LogoutSession, "stopped", idempotency_key)
+
+    @post("/{name:str}/pairing-code", status_code=202, responses=error_responses(401, 403, 404, 422, 503))
+    async def pairing_code(
+        self, name: Name, data: JSONBody[PairingRequest], gateway: GatewayDep, request: TenantRequest
+    ) -> CommandAccepted:
+        """Ask for a pairing code; it arrives as a ``session.pairing_code`` event."""
+        tenant = tenant_of(request)
+        await existing(gateway, tenant, name)
+        command_id = await gateway.commands.send(
+            RequestPairingCode(tenant=tenant, session=name, phone=data.phone)
+        )
+        return CommandAccepted(command_id=command_id)
+
+    @post(
+        "/{name:str}/simulator/scan", status_code=202, responses=error_responses(401, 403, 404, 409, 422, 503)
+    )
+    async def simulator_scan(
+        self, name: Name, data: JSONBody[PairingRequest], gateway: GatewayDep, request: TenantRequest
+    ) -> CommandAccepted:
+        """Simulator only: a phone scans the current QR code."""
+        tenant = tenant_of(request)
+        row = await existing(gateway, tenant, name)
+        if row.engine != "simulator":
+            raise ApiError(404, "not_found", f"session {name!r} does not run the simulator engine")
+        if row.status != "SCAN_QR":
+            raise ApiError(409, "conflict", f"session {name!r} is {row.status}, not waiting for a scan")
+        command_id = await gateway.commands.send(SimulateScan(tenant=tenant, session=name, phone=data.phone))
+        return CommandAccepted(command_id=command_id)
+
+    @get(
+        "/{name:str}/qr",
+        responses=error_responses(401, 403, 404, 409),
+        media_type="image/png",
+    )
+    async def qr_code(
+        self,
+        name: Name,
+        gateway: GatewayDep,
+        request: TenantRequest,
+        format: Annotated[Literal["image", "raw", "base64", "svg"], QueryParameter()] = "image",
+    ) -> Response[Any]:
+        """The current QR code: PNG (default), ``?format=raw|base64|svg``; 409 unless waiting for a scan."""
+        row = await existing(gateway, tenant_of(request), name)
+        if row.status != "SCAN_QR" or row.qr_value is None:
+            raise ApiError(409, "conflict", f"session {name!r} is {row.status}, not waiting for a QR scan")
+        value = row.qr_value
+        if format == "raw":
+            raw = QrRaw(value=value, index=row.qr_index or 0, expires_at=row.qr_expires_at or row.updated_at)
+            return Response(raw, media_type="application/json")
+        if format == "base64":
+            return Response(QrDataUrl(data_url=qr.data_url(value)), media_type="application/json")
+        if format == "svg":
+            return Response(qr.svg(value), media_type="image/svg+xml")
+        return Response(qr.png(value), media_type="image/png")
