@@ -29,6 +29,7 @@ run: install ## Start the whole system on embedded NATS and PostgreSQL (Ctrl-C s
 
 migrate: install ## Run every service's migrations against ZAPGATE_DATABASE_URL
 	$(RUN) zapgate-gateway migrate
+	$(RUN) zapgate-session-worker migrate
 
 lint: install ## ruff (lint and format check)
 	$(RUN) ruff check .

@@ -17,10 +17,11 @@ import pytest
 from helpers import ServerProcess, start_nats, start_postgres, unique_name, with_database
 
 from zapgate.gateway.db import migrate as migrate_gateway
+from zapgate.session_worker.db import migrate as migrate_worker
 
 TEMPLATE_DB = "zg_template"
 # Every service's migrations, applied once to a template that each test's database copies.
-MIGRATIONS = [migrate_gateway]
+MIGRATIONS = [migrate_gateway, migrate_worker]
 
 
 @pytest.fixture(scope="session")

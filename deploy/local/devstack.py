@@ -380,9 +380,10 @@ def service_argv(module: str) -> list[str]:
 
 async def run_migrations(env: dict[str, str]) -> None:
     """Run each service's migrations, as a deploy's ``migrate`` step would."""
-    proc = await spawn("migrate", [*service_argv("zapgate.gateway"), "migrate"], env=env)
-    if await proc.wait() != 0:
-        raise RuntimeError("migrations failed")
+    for module in ("zapgate.gateway", "zapgate.session_worker"):
+        proc = await spawn("migrate", [*service_argv(module), "migrate"], env=env)
+        if await proc.wait() != 0:
+            raise RuntimeError(f"migrations of {module} failed")
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -22,7 +22,9 @@ from zapgate.session_worker.settings import Settings as WorkerSettings
 async def test_service_answers_health_and_ready(
     clean_nats: str, database_url: str, factory, settings_cls, name: str
 ) -> None:
-    service = factory(settings_cls(nats_url=clean_nats, database_url=database_url, health_port=0))
+    service = factory(
+        settings_cls(nats_url=clean_nats, database_url=database_url, health_port=0, secret_key="s" * 32)
+    )
     await service.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.health.port}") as http:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from zapgate.common import broker
+from zapgate.common.db import make_sessionmaker
 from zapgate.common.service import Service
 from zapgate.session_worker.adapters.leases import LeaseStore, Membership
+from zapgate.session_worker.adapters.simnet import SimNetwork
+from zapgate.session_worker.adapters.store import SessionStore
+from zapgate.session_worker.domain.crypto import CredentialCipher
+from zapgate.session_worker.host import SessionHost
 from zapgate.session_worker.partitions import PartitionManager
-from zapgate.session_worker.runtime import PartitionRuntime
 from zapgate.session_worker.settings import Settings
 
 
@@ -18,8 +22,12 @@ class SessionWorker(Service):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.settings: Settings = settings
-        self.runtime = PartitionRuntime(settings.worker_id)
+        if settings.secret_key is None:
+            raise SystemExit("ZAPGATE_SECRET_KEY is required: it encrypts session credentials")
+        self.cipher = CredentialCipher(settings.secret_key.get_secret_value())
         self._manager: PartitionManager | None = None
+        self._host: SessionHost | None = None
+        self._network: SimNetwork | None = None
 
     @property
     def manager(self) -> PartitionManager:
@@ -27,14 +35,30 @@ class SessionWorker(Service):
         assert self._manager is not None, "worker not started"
         return self._manager
 
+    @property
+    def host(self) -> SessionHost:
+        """The session host (after start)."""
+        assert self._host is not None, "worker not started"
+        return self._host
+
     async def on_start(self) -> None:
         """Bootstrap the topology (idempotent), then start claiming partitions."""
         await broker.ensure_topology(self.js, self.settings)
         worker_id = self.settings.worker_id
+        self._network = await SimNetwork.open(self.js)
+        self._host = SessionHost(
+            self.js,
+            SessionStore(make_sessionmaker(self.engine)),
+            self.cipher,
+            self._network,
+            worker_id,
+            self.settings.partitions,
+            self.settings.sim_speed,
+        )
         self._manager = PartitionManager(
             await LeaseStore.open(self.js, worker_id),
             await Membership.open(self.js, worker_id),
-            self.runtime,
+            self._host,
             partitions=self.settings.partitions,
             ttl=self.settings.lease_ttl,
         )
@@ -44,6 +68,8 @@ class SessionWorker(Service):
         """SIGTERM drain: stop every partition and release its lease so a peer claims it at once."""
         if self._manager is not None:
             await self._manager.stop(drain=True)
+        if self._network is not None:
+            await self._network.close()
 
 
 def create_app(settings: Settings) -> SessionWorker:

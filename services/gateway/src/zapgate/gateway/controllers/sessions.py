@@ -33,7 +33,7 @@ from zapgate.gateway.state import GatewayDep
 
 Name = Annotated[str, PathParameter(description="Session name", max_length=63)]
 IdempotencyKey = Annotated[
-    str | None, HeaderParameter(header="Idempotency-Key", required=False, min_length=1, max_length=200)
+    str | None, HeaderParameter(name="Idempotency-Key", required=False, min_length=1, max_length=200)
 ]
 TenantRequest = Request[Principal, Any, Any]
 

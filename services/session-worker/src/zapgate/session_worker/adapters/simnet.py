@@ -1,0 +1,113 @@
+"""The simulated WhatsApp network, shared by every worker through NATS KV ``zg_simnet``.
+
+``acct.<phone>`` names the connection currently registered for an account. Connecting
+overwrites it; the session that held it sees the overwrite through its worker's watcher and is
+kicked, as WhatsApp kicks the older connection ("StreamReplaced"). Only a live session can
+notice, so ``stats.replaced`` counts real double connections, not the leftovers of a dead
+process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+log = logging.getLogger(__name__)
+
+BUCKET = "zg_simnet"
+REPLACED = "stats.replaced"
+
+OnReplaced = Callable[[], Awaitable[None]]
+
+
+class SimNetwork:
+    """One per worker: registers its sessions' connections and watches for replacements."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+        self._local: dict[str, tuple[str, OnReplaced]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, js: JetStreamContext) -> SimNetwork:
+        """Create or bind the bucket and start watching it."""
+        kv = await js.create_key_value(js_api.KeyValueConfig(bucket=BUCKET, history=1))
+        network = cls(kv)
+        network._task = asyncio.create_task(network._watch(), name="simnet-watch")
+        return network
+
+    async def close(self) -> None:
+        """Stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def connect(self, account: str, conn_id: str, owner: str, on_replaced: OnReplaced) -> None:
+        """Register a connection of ``account``, replacing whichever was registered."""
+        self._local[account] = (conn_id, on_replaced)
+        await self.kv.put(f"acct.{account}", json.dumps({"conn": conn_id, "owner": owner}).encode())
+
+    async def disconnect(self, account: str, conn_id: str) -> None:
+        """Remove a connection if it is still the registered one."""
+        local = self._local.get(account)
+        if local is not None and local[0] == conn_id:
+            del self._local[account]
+        with contextlib.suppress(KeyNotFoundError, Exception):
+            entry = await self.kv.get(f"acct.{account}")
+            if entry.value and json.loads(entry.value).get("conn") == conn_id:
+                await self.kv.delete(f"acct.{account}", last=entry.revision)
+
+    async def replaced_count(self) -> int:
+        """How many live connections were kicked by a second connection of their account."""
+        try:
+            entry = await self.kv.get(REPLACED)
+        except KeyNotFoundError:
+            return 0
+        return int(entry.value or b"0")
+
+    async def _count_replacement(self) -> None:
+        while True:
+            try:
+                entry = await self.kv.get(REPLACED)
+                await self.kv.update(
+                    REPLACED, str(int(entry.value or b"0") + 1).encode(), last=entry.revision
+                )
+                return
+            except KeyNotFoundError:
+                try:
+                    await self.kv.create(REPLACED, b"1")
+                    return
+                except KeyWrongLastSequenceError:
+                    continue
+            except KeyWrongLastSequenceError:
+                continue
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                watcher = await self.kv.watch("acct.>", include_history=False)
+                async for entry in watcher:
+                    if entry is None or not entry.value:
+                        continue
+                    account = entry.key.removeprefix("acct.")
+                    local = self._local.get(account)
+                    if local is None or json.loads(entry.value).get("conn") == local[0]:
+                        continue
+                    del self._local[account]
+                    log.warning("account %s connected elsewhere: this connection is replaced", account)
+                    await self._count_replacement()
+                    await local[1]()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("simnet watch interrupted: %s", exc)
+                await asyncio.sleep(0.5)

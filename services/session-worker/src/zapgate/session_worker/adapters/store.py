@@ -1,0 +1,64 @@
+"""The worker's session table: desired state and encrypted credentials."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from zapgate.common.db import utcnow
+from zapgate.session_worker.adapters.tables import WorkerSessionRow
+
+
+class SessionStore:
+    """Reads and writes the rows of the sessions a worker runs."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def set_desired(self, tenant: str, session: str, partition: int, desired: str, engine: str) -> None:
+        """Remember whether a session should run (it comes back after any restart until stopped)."""
+        query = (
+            insert(WorkerSessionRow)
+            .values(tenant=tenant, session=session, partition=partition, engine=engine, desired=desired,
+                    updated_at=utcnow())
+            .on_conflict_do_update(
+                index_elements=["tenant", "session"], set_={"desired": desired, "updated_at": utcnow()}
+            )
+        )  # fmt: skip
+        async with self.sessions() as db:
+            await db.execute(query)
+            await db.commit()
+
+    async def started_in(self, partition: int) -> list[WorkerSessionRow]:
+        """Sessions of a partition that should be running."""
+        query = select(WorkerSessionRow).where(
+            WorkerSessionRow.partition == partition, WorkerSessionRow.desired == "started"
+        )
+        async with self.sessions() as db:
+            return list((await db.scalars(query)).all())
+
+    async def get(self, tenant: str, session: str) -> WorkerSessionRow | None:
+        """One row, or None."""
+        async with self.sessions() as db:
+            return await db.get(WorkerSessionRow, (tenant, session))
+
+    async def save_credentials(self, tenant: str, session: str, blob: bytes | None) -> None:
+        """Store (or, with None, remove) a session's encrypted credentials."""
+        query = (
+            update(WorkerSessionRow)
+            .where(WorkerSessionRow.tenant == tenant, WorkerSessionRow.session == session)
+            .values(credentials=blob, updated_at=utcnow())
+        )
+        async with self.sessions() as db:
+            await db.execute(query)
+            await db.commit()
+
+    async def forget(self, tenant: str, session: str) -> None:
+        """Remove a session entirely (deleted through the API)."""
+        query = delete(WorkerSessionRow).where(
+            WorkerSessionRow.tenant == tenant, WorkerSessionRow.session == session
+        )
+        async with self.sessions() as db:
+            await db.execute(query)
+            await db.commit()

@@ -1,0 +1,40 @@
+"""What the simulator shows, as WhatsApp shows it: QR payloads, their schedule, pairing codes."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+
+QR_SCHEDULE = (60.0, 20.0, 20.0, 20.0, 20.0, 20.0)
+PAIRING_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
+PLATFORM = "zapgate"
+
+
+def _b64(n: int) -> str:
+    return base64.b64encode(os.urandom(n)).decode()
+
+
+def qr_payload(noise_key: str, identity_key: str, adv_secret: str) -> str:
+    """A linked-devices QR payload: ``…#<ref>,<noiseKey>,<identityKey>,<adv>,<platform>``.
+
+    A new ``ref`` per code, the same device keys for the whole pairing attempt.
+    """
+    ref = "2@" + _b64(48)
+    return f"https://wa.me/settings/linked_devices#{ref},{noise_key},{identity_key},{adv_secret},{PLATFORM}"
+
+
+def device_keys() -> tuple[str, str, str]:
+    """Keys of a pairing attempt: noise key, identity key, ADV secret (base64)."""
+    return _b64(32), _b64(32), _b64(32)
+
+
+def qr_durations(speed: float) -> list[float]:
+    """How long each of the six codes is shown, scaled by the simulator speed."""
+    return [d / speed for d in QR_SCHEDULE]
+
+
+def pairing_code() -> str:
+    """Eight characters of WhatsApp's pairing alphabet, shown as ``XXXX-XXXX``."""
+    code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"

@@ -1,0 +1,1 @@
+"""WhatsApp engines: one interface, several implementations."""

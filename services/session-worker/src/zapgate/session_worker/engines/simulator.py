@@ -1,0 +1,115 @@
+"""The simulator engine: a faithful stand-in for a WhatsApp linked device."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+from zapgate.common.ids import new_id
+from zapgate.common.messages import SessionStatus
+from zapgate.session_worker.adapters.simnet import SimNetwork
+from zapgate.session_worker.domain import simulator as sim
+from zapgate.session_worker.engines.base import EngineEvents
+
+log = logging.getLogger(__name__)
+
+
+class SimulatorEngine:
+    """QR rotation, pairing, stored credentials, and a network that kicks double connections."""
+
+    def __init__(
+        self, owner: str, creds: bytes | None, events: EngineEvents, network: SimNetwork, speed: float
+    ) -> None:
+        self.owner = owner
+        self.events = events
+        self.network = network
+        self.speed = speed
+        self.status = SessionStatus.STOPPED
+        self.phone: str | None = json.loads(creds)["phone"] if creds else None
+        self._conn_id: str | None = None
+        self._qr_task: asyncio.Task[None] | None = None
+        self._pairing_phone: str | None = None
+
+    async def _set(self, status: SessionStatus, reason: str | None = None) -> None:
+        self.status = status
+        await self.events.status(status, reason, self.phone)
+
+    async def start(self) -> None:
+        """Connect with stored credentials, or show QR codes until one is scanned."""
+        if self.status in (SessionStatus.CONNECTED, SessionStatus.SCAN_QR, SessionStatus.STARTING):
+            return
+        await self._set(SessionStatus.STARTING)
+        if self.phone is not None:
+            await self._connect()
+        else:
+            self._qr_task = asyncio.create_task(self._show_qr_codes(), name=f"qr:{self.owner}")
+
+    async def _show_qr_codes(self) -> None:
+        keys = sim.device_keys()
+        await self._set(SessionStatus.SCAN_QR)
+        for index, seconds in enumerate(sim.qr_durations(self.speed)):
+            expires = datetime.now(UTC) + timedelta(seconds=seconds)
+            await self.events.qr(sim.qr_payload(*keys), index, expires)
+            await asyncio.sleep(seconds)
+        self._qr_task = None
+        await self._set(SessionStatus.FAILED, "qr_timeout")
+
+    async def _connect(self) -> None:
+        assert self.phone is not None
+        self._conn_id = new_id()
+        await self.network.connect(self.phone, self._conn_id, self.owner, self._replaced)
+        await self._set(SessionStatus.CONNECTED)
+
+    async def _replaced(self) -> None:
+        self._conn_id = None
+        await self._set(SessionStatus.FAILED, "replaced: the account connected elsewhere")
+
+    def _cancel_qr(self) -> None:
+        if self._qr_task is not None and self._qr_task is not asyncio.current_task():
+            self._qr_task.cancel()
+        self._qr_task = None
+
+    async def _disconnect(self) -> None:
+        self._cancel_qr()
+        if self._conn_id is not None and self.phone is not None:
+            conn, self._conn_id = self._conn_id, None
+            with contextlib.suppress(Exception):
+                await self.network.disconnect(self.phone, conn)
+
+    async def stop(self) -> None:
+        """Disconnect, keeping credentials."""
+        await self._disconnect()
+        if self.status != SessionStatus.STOPPED:
+            await self._set(SessionStatus.STOPPED)
+
+    async def halt(self) -> None:
+        """Disconnect without reporting (the partition moves to another worker)."""
+        await self._disconnect()
+        self.status = SessionStatus.STOPPED
+
+    async def logout(self) -> None:
+        """Unlink: the credentials are gone, the next start shows a QR code."""
+        await self._disconnect()
+        self.phone = None
+        await self.events.credentials(None)
+        await self._set(SessionStatus.LOGGED_OUT)
+
+    async def pair(self, phone: str) -> None:
+        """Issue a pairing code; typing it on ``phone`` (a scan in the simulator) links the device."""
+        if self.status == SessionStatus.CONNECTED:
+            return
+        self._pairing_phone = phone
+        await self.events.pairing_code(sim.pairing_code())
+
+    async def scan(self, phone: str) -> bool:
+        """``phone`` scans the QR code: credentials are stored, then the session connects."""
+        if self.status != SessionStatus.SCAN_QR:
+            return False
+        self._cancel_qr()
+        self.phone = phone
+        await self.events.credentials(json.dumps({"phone": phone, "device": new_id()}).encode())
+        await self._connect()
+        return True
