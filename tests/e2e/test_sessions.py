@@ -1,0 +1,185 @@
+"""Sessions end to end: pairing, isolation, QR images, failover after kill -9, full restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import nats
+import numpy as np
+import png
+import pytest
+import zxingcpp
+from helpers import System, start_system, wait_until
+
+pytestmark = pytest.mark.e2e
+
+TTL = 3
+
+
+def stack(data_dir: Path, nats_url: str, database_url: str) -> System:
+    return start_system(
+        data_dir,
+        {
+            "ZAPGATE_NATS_URL": nats_url,
+            "ZAPGATE_DATABASE_URL": database_url,
+            "ZAPGATE_LEASE_TTL": str(TTL),
+            "ZAPGATE_SIM_SPEED": "20",
+            "ZAPGATE_PARTITIONS": "16",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+        },
+    )
+
+
+@pytest.fixture
+def system(clean_nats: str, empty_database_url: str, tmp_path: Path) -> Iterator[System]:
+    s = stack(tmp_path / ".zapgate", clean_nats, empty_database_url)
+    yield s
+    s.stop()
+
+
+def tenant(system: System, name: str) -> httpx.Client:
+    with system.client(system.admin_key) as admin:
+        created = admin.post("/api/v1/tenants", json={"name": name})
+        assert created.status_code == 201, created.text
+    return system.client(created.json()["api_key"])
+
+
+def session(http: httpx.Client, name: str) -> dict:
+    response = http.get(f"/api/v1/sessions/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_status(http: httpx.Client, name: str, status: str, within: float = 20) -> dict:
+    wait_until(lambda: session(http, name)["status"] == status, within, f"{name} to be {status}")
+    return session(http, name)
+
+
+def decode_png(data: bytes) -> list[str]:
+    width, height, rows, info = png.Reader(bytes=data).asDirect()
+    pixels = np.vstack([np.array(row, dtype=np.uint8) for row in rows])
+    pixels = (pixels * (255 // ((1 << info["bitdepth"]) - 1))).astype(np.uint8)
+    return [b.text for b in zxingcpp.read_barcodes(pixels)]
+
+
+def pair(http: httpx.Client, name: str, phone: str) -> dict:
+    assert http.post("/api/v1/sessions", json={"name": name}).status_code == 201
+    assert http.post(f"/api/v1/sessions/{name}/start").status_code == 202
+    wait_status(http, name, "SCAN_QR")
+    assert http.post(f"/api/v1/sessions/{name}/simulator/scan", json={"phone": phone}).status_code == 202
+    return wait_status(http, name, "CONNECTED")
+
+
+async def qr_events(nats_url: str, tenant_id: str, name: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().stream_info("ZG_EVENTS", subjects_filter=f"zg.evt.{tenant_id}.{name}.session.qr")
+        return sum((info.state.subjects or {}).values())
+    finally:
+        await nc.close()
+
+
+async def replaced_connections(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        kv = await nc.jetstream().key_value("zg_simnet")
+        try:
+            return int((await kv.get("stats.replaced")).value or b"0")
+        except Exception:
+            return 0
+    finally:
+        await nc.close()
+
+
+def test_two_tenants_pair_sessions_with_their_own_qr_codes(system: System) -> None:
+    acme, globex = tenant(system, "acme"), tenant(system, "globex")
+    for http in (acme, globex):
+        assert http.post("/api/v1/sessions", json={"name": "main"}).status_code == 201
+        assert http.post("/api/v1/sessions/main/start").status_code == 202
+    codes = {}
+    for label, http in (("acme", acme), ("globex", globex)):
+        wait_status(http, "main", "SCAN_QR")
+        raw = http.get("/api/v1/sessions/main/qr", params={"format": "raw"}).json()
+        assert raw["value"].startswith("https://wa.me/settings/linked_devices#2@")
+        assert len(raw["value"].split("#")[1].split(",")) == 5
+        image = http.get("/api/v1/sessions/main/qr")
+        assert image.headers["content-type"] == "image/png"
+        assert decode_png(image.content) == [raw["value"]]
+        data_url = http.get("/api/v1/sessions/main/qr", params={"format": "base64"}).json()["data_url"]
+        assert data_url.startswith("data:image/png;base64,")
+        assert http.get("/api/v1/sessions/main/qr", params={"format": "svg"}).text.startswith("<svg")
+        codes[label] = raw["value"]
+    assert codes["acme"] != codes["globex"]
+    acme.post("/api/v1/sessions/main/simulator/scan", json={"phone": "5511900000001"})
+    globex.post("/api/v1/sessions/main/simulator/scan", json={"phone": "5511900000002"})
+    assert wait_status(acme, "main", "CONNECTED")["phone"] == "5511900000001"
+    assert wait_status(globex, "main", "CONNECTED")["phone"] == "5511900000002"
+    # Each tenant sees only its own session of that name.
+    assert [s["phone"] for s in acme.get("/api/v1/sessions").json()] == ["5511900000001"]
+    assert [s["phone"] for s in globex.get("/api/v1/sessions").json()] == ["5511900000002"]
+    assert acme.get("/api/v1/sessions/other").status_code == 404
+
+
+def test_session_errors_are_clear(system: System) -> None:
+    http = tenant(system, "errors")
+    assert http.post("/api/v1/sessions", json={"name": "Bad Name"}).status_code == 422
+    assert http.post("/api/v1/sessions", json={"name": "ok", "engine": "baileys"}).status_code == 422
+    assert http.post("/api/v1/sessions", json={"name": "ok"}).status_code == 201
+    assert http.post("/api/v1/sessions", json={"name": "ok"}).json()["error"]["code"] == "conflict"
+    qr = http.get("/api/v1/sessions/ok/qr")
+    assert qr.status_code == 409 and "not waiting" in qr.json()["error"]["message"]
+    assert http.post("/api/v1/sessions/ok/simulator/scan", json={"phone": "5511900000009"}).status_code == 409
+    for phone in ("0551199999999", "12345", "+5511999999999", "55-11"):
+        assert http.post("/api/v1/sessions/ok/pairing-code", json={"phone": phone}).status_code == 422, phone
+    assert http.post("/api/v1/sessions/ok/pairing-code", json={"phone": "5511999999999"}).status_code == 202
+    assert http.post("/api/v1/sessions/nope/start").status_code == 404
+    with system.client(system.admin_key) as admin:
+        assert admin.get("/api/v1/sessions").status_code == 403
+    assert http.delete("/api/v1/sessions/ok").status_code == 204
+    assert http.get("/api/v1/sessions/ok").status_code == 404
+
+
+def test_kill_9_moves_a_connected_session_without_a_new_qr(system: System, clean_nats: str) -> None:
+    http = tenant(system, "failover")
+    me = http.get("/api/v1/me").json()
+    before = pair(http, "main", "5511900000003")
+    qr_before = asyncio.run(qr_events(clean_nats, me["id"], "main"))
+    victim = int(before["worker"].rsplit(":", 1)[1])
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: (s := session(http, "main"))["status"] == "CONNECTED" and s["worker"] != before["worker"],
+        TTL + 10,
+        "the session to be CONNECTED on another worker",
+    )
+    after = session(http, "main")
+    assert after["phone"] == "5511900000003"
+    assert asyncio.run(qr_events(clean_nats, me["id"], "main")) == qr_before  # no new QR code
+    assert asyncio.run(replaced_connections(clean_nats)) == 0  # never connected twice
+
+
+def test_started_sessions_come_back_after_a_restart_of_everything(
+    clean_nats: str, empty_database_url: str, tmp_path: Path
+) -> None:
+    first = stack(tmp_path / ".zapgate", clean_nats, empty_database_url)
+    try:
+        http = tenant(first, "restart")
+        key = http.headers["X-Api-Key"]
+        pair(http, "kept", "5511900000004")
+        assert http.post("/api/v1/sessions", json={"name": "idle"}).status_code == 201
+    finally:
+        assert first.stop() == 0
+    second = stack(tmp_path / ".zapgate", clean_nats, empty_database_url)
+    try:
+        with second.client(key) as http:
+            back = wait_status(http, "kept", "CONNECTED", within=TTL + 15)
+            assert back["phone"] == "5511900000004"
+            assert session(http, "idle")["status"] == "STOPPED"
+    finally:
+        second.stop()
+    assert json.loads((tmp_path / ".zapgate" / "devstack.json").read_text())["children"]
