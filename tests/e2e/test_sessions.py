@@ -62,7 +62,7 @@ def wait_status(http: httpx.Client, name: str, status: str, within: float = 20) 
 
 
 def decode_png(data: bytes) -> list[str]:
-    width, height, rows, info = png.Reader(bytes=data).asDirect()
+    _, _, rows, info = png.Reader(bytes=data).asDirect()
     pixels = np.vstack([np.array(row, dtype=np.uint8) for row in rows])
     pixels = (pixels * (255 // ((1 << info["bitdepth"]) - 1))).astype(np.uint8)
     return [b.text for b in zxingcpp.read_barcodes(pixels)]
@@ -79,7 +79,9 @@ def pair(http: httpx.Client, name: str, phone: str) -> dict:
 async def qr_events(nats_url: str, tenant_id: str, name: str) -> int:
     nc = await nats.connect(nats_url)
     try:
-        info = await nc.jetstream().stream_info("ZG_EVENTS", subjects_filter=f"zg.evt.{tenant_id}.{name}.session.qr")
+        info = await nc.jetstream().stream_info(
+            "ZG_EVENTS", subjects_filter=f"zg.evt.{tenant_id}.{name}.session.qr"
+        )
         return sum((info.state.subjects or {}).values())
     finally:
         await nc.close()
