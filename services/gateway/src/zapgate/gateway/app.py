@@ -16,6 +16,7 @@ from zapgate.gateway.controllers.health import HealthController
 from zapgate.gateway.controllers.me import MeController
 from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
+from zapgate.gateway.controllers.ws import WebSocketController
 from zapgate.gateway.errors import http_error, internal_error
 from zapgate.gateway.settings import Settings
 from zapgate.gateway.state import GatewayState, provide_gateway
@@ -29,7 +30,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gateway = GatewayState(settings)
     auth = DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS])
     return Litestar(
-        route_handlers=[HealthController, TenantController, MeController, SessionController],
+        route_handlers=[
+            HealthController,
+            TenantController,
+            MeController,
+            SessionController,
+            WebSocketController,
+        ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
         middleware=[auth],
         on_startup=[gateway.start],

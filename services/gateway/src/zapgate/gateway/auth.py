@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
@@ -74,6 +75,14 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     ) -> AuthenticationResult:
         """Look the key up: the admin key first, then the tenant keys."""
         state: GatewayState = connection.app.state.gateway
+        ticket = (
+            connection.query_params.get("ticket") if connection.scope["type"] == ScopeType.WEBSOCKET else None
+        )
+        if ticket is not None and presented_key(connection) is None:
+            tenant = await state.tickets.redeem(ticket)
+            if tenant is None:
+                raise ApiError(401, "unauthorized", "invalid, expired or already used ticket")
+            return AuthenticationResult(user=Principal(is_admin=False, tenant_id=tenant), auth=None)
         key = presented_key(connection)
         if key is None:
             raise ApiError(401, "unauthorized", "missing API key: send X-Api-Key or Authorization: Bearer")

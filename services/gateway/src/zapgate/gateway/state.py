@@ -13,6 +13,7 @@ from zapgate.gateway.adapters.nats import NatsLink
 from zapgate.gateway.adapters.projector import Projector
 from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
+from zapgate.gateway.adapters.tickets import TicketStore
 from zapgate.gateway.auth import KeyCache
 from zapgate.gateway.settings import Settings
 
@@ -32,6 +33,7 @@ class GatewayState:
         self.sessions_repo = SessionRepository(self.sessions)
         self.commands = CommandBus(self.nats, settings.partitions)
         self.projector: Projector | None = None
+        self.tickets = TicketStore(self.nats)
 
     async def _connected(self) -> None:
         self.projector = Projector(self.nats.js, self.sessions_repo)

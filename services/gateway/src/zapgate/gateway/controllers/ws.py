@@ -1,0 +1,149 @@
+"""The per-tenant WebSocket: every event of the tenant, live, with replay from a sequence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, WebSocket, post, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import QueryParameter
+from nats.aio.msg import Msg
+from nats.js import api as js_api
+
+from zapgate.common import subjects
+from zapgate.gateway.auth import tenant_only
+from zapgate.gateway.domain.principal import Principal
+from zapgate.gateway.errors import error_responses
+from zapgate.gateway.schemas import Response as Body
+from zapgate.gateway.state import GatewayDep
+
+log = logging.getLogger(__name__)
+
+SEND_BUFFER = 1000
+CLOSE_TOO_SLOW = 4008
+CLOSE_UNAVAILABLE = 1013
+
+
+class WsTicket(Body):
+    """A single-use ticket for ``GET /api/v1/ws?ticket=``."""
+
+    ticket: str
+    expires_in: int
+
+
+def frame(msg: Msg) -> dict[str, Any] | None:
+    """The WebSocket frame of an event message."""
+    try:
+        event = json.loads(msg.data)
+    except ValueError:
+        return None
+    envelope = {"id", "tenant", "session", "time", "type", "schema_version"}
+    return {
+        "id": event.get("id"),
+        "seq": msg.metadata.sequence.stream,
+        "type": event.get("type"),
+        "tenant": event.get("tenant"),
+        "session": event.get("session"),
+        "time": event.get("time"),
+        "data": {k: v for k, v in event.items() if k not in envelope},
+    }
+
+
+class WebSocketController(Controller):
+    """``/api/v1/ws`` and its tickets."""
+
+    path = "/api/v1/ws"
+    tags = ["events"]
+
+    @post("/tickets", guards=[tenant_only], status_code=201, responses=error_responses(401, 403, 503))
+    async def ticket(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> WsTicket:
+        """A ticket for browsers, which cannot set headers on a WebSocket (expires in 60 s, used once)."""
+        assert request.user.tenant_id is not None
+        return WsTicket(ticket=await gateway.tickets.issue(request.user.tenant_id), expires_in=60)
+
+    @websocket("/", guards=[tenant_only])
+    async def events(
+        self,
+        socket: WebSocket[Principal, Any, Any],
+        gateway: GatewayDep,
+        sessions: Annotated[str | None, QueryParameter(description="Comma-separated session names")] = None,
+        types: Annotated[str | None, QueryParameter(description="Comma-separated event types")] = None,
+        since: Annotated[int | None, QueryParameter(ge=0, description="Replay events after this seq")] = None,
+    ) -> None:
+        """Stream the tenant's events as JSON frames ``{id, seq, type, tenant, session, time, data}``."""
+        tenant = socket.user.tenant_id
+        assert tenant is not None
+        wanted_sessions = {s for s in (sessions or "").split(",") if s}
+        wanted_types = {t for t in (types or "").split(",") if t}
+        await socket.accept()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SEND_BUFFER)
+        overflow = asyncio.Event()
+
+        async def on_event(msg: Msg) -> None:
+            item = frame(msg)
+            if item is None or item["tenant"] != tenant:
+                return
+            if wanted_sessions and item["session"] not in wanted_sessions:
+                return
+            if wanted_types and item["type"] not in wanted_types:
+                return
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                overflow.set()
+
+        try:
+            policy = (
+                {
+                    "deliver_policy": js_api.DeliverPolicy.BY_START_SEQUENCE,
+                    "config": js_api.ConsumerConfig(opt_start_seq=since + 1),
+                }
+                if since is not None
+                else {"deliver_policy": js_api.DeliverPolicy.NEW}
+            )
+            sub = await gateway.nats.js.subscribe(
+                subjects.tenant_events(tenant), cb=on_event, ordered_consumer=True, stream=subjects.EVENTS_STREAM,
+                **policy,
+            )  # fmt: skip
+        except Exception as exc:
+            log.warning("websocket of %s: events unavailable: %s", tenant, exc)
+            await socket.close(CLOSE_UNAVAILABLE, "events unavailable; retry")
+            return
+        receiver = asyncio.create_task(self._drain_client(socket))
+        try:
+            while not receiver.done():
+                if overflow.is_set():
+                    await socket.close(CLOSE_TOO_SLOW, "client too slow: buffer full; reconnect with since")
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1):
+                        item = await queue.get()
+                        await socket.send_json(item, serializer=_dumps)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    @staticmethod
+    async def _drain_client(socket: WebSocket[Any, Any, Any]) -> None:
+        """Read (and ignore) what the client sends, to notice when it goes away."""
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await socket.receive_data("text")
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_default)
