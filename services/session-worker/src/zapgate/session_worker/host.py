@@ -121,9 +121,9 @@ class SessionHost:
         """Start every started session of the partition, then consume its commands."""
         part = Partition(partition, epoch)
         self.held[partition] = part
-        for row in await self.store.started_in(partition):
-            engine = self._engine(part, row.tenant, row.session, row.credentials)
-            await engine.start()
+        rows = await self.store.started_in(partition)
+        engines = [self._engine(part, row.tenant, row.session, row.credentials) for row in rows]
+        await asyncio.gather(*(engine.start() for engine in engines))
         sub = await self.js.pull_subscribe(
             subjects.partition_commands(partition),
             durable=subjects.partition_consumer(partition),

@@ -192,18 +192,23 @@ class PartitionManager:
                     len(peers),
                 )
                 await self._give_up(partition, "rebalance", release=True)
+            claimed: list[Lease] = []
             for partition in plan.claim:
                 sent_at = self.clock()
                 revision = await self.leases.claim(partition)
-                if revision is None:
-                    continue
-                lease = Lease(partition, epoch=revision, revision=revision, renewed_at=sent_at)
-                self.held[partition] = lease
-                try:
-                    await self.handler.acquired(partition, revision)
-                except Exception:
-                    log.exception("partition %d: could not start; releasing it", partition)
-                    await self._give_up(partition, "start failed", release=True)
+                if revision is not None:
+                    lease = Lease(partition, epoch=revision, revision=revision, renewed_at=sent_at)
+                    self.held[partition] = lease
+                    claimed.append(lease)
+            # Start the claimed partitions together: after a failover every second counts.
+            results = await asyncio.gather(
+                *(self.handler.acquired(lease.partition, lease.epoch) for lease in claimed),
+                return_exceptions=True,
+            )
+            for lease, result in zip(claimed, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.error("partition %d: could not start (%s); releasing it", lease.partition, result)
+                    await self._give_up(lease.partition, "start failed", release=True)
         if plan.claim or plan.release:
             # Peers balance on these counts: tell them now rather than at the next renewal.
             await self.membership.beat(len(self.held))
