@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local")]
 
-from helpers import System, start_system  # noqa: E402
+from helpers import System, start_system
 
 
 def pct(values: list[float], p: float) -> float:
@@ -256,8 +255,8 @@ async def rebalance(ttl: float = 10.0) -> dict[str, Any]:
         await nc.close()
         return {
             "partitions": 64,
-            "share_reached": (await_counts := counts)[worker_id],
-            "split": sorted(await_counts.values()),
+            "share_reached": counts[worker_id],
+            "split": sorted(counts.values()),
             "seconds": round(took, 2),
             "over_ttl": round(took / ttl, 2),
             "target_s": 2 * ttl,
@@ -323,4 +322,3 @@ def main(names: list[str]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     print(json.dumps(main(sys.argv[1:]), indent=2))
-    _ = statistics
