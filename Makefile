@@ -50,8 +50,8 @@ test-e2e: install ## End-to-end tests (the whole system as processes)
 test: lint typecheck ## ruff, mypy and the whole test suite
 	$(RUN) pytest -q
 
-bench: install ## Benchmarks; figures go to docs/benchmarks.md
-	$(RUN) python -m bench
+bench: install ## Benchmarks on a real stack; figures go to docs/benchmarks.md (BENCH="failover" for one)
+	$(RUN) python -m bench $(BENCH)
 
 format: install ## Apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .

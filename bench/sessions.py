@@ -28,6 +28,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local")]
 from helpers import System, start_system
 
 
+BATCH = 500
+
+
 def pct(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank)."""
     ordered = sorted(values)
@@ -105,10 +108,16 @@ async def pair_many(stack: Stack, key: str, count: int, concurrency: int = 32) -
                 phone = "55119" + name[1:].rjust(8, "0")
                 await call(http, "POST", f"/api/v1/sessions/{name}/simulator/scan", json={"phone": phone})
 
-        await asyncio.gather(*(start(n) for n in names))
-        while sum(v == "SCAN_QR" for v in (await statuses(http)).values()) < count:
-            await asyncio.sleep(0.5)
-        await asyncio.gather(*(scan(n) for n in names))
+        # In batches: a QR code waits 160 s for its scan, less than it takes to start thousands.
+        for first in range(0, count, BATCH):
+            batch = names[first : first + BATCH]
+            await asyncio.gather(*(start(n) for n in batch))
+            while True:
+                current = await statuses(http)
+                if all(current.get(n) == "SCAN_QR" for n in batch):
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.gather(*(scan(n) for n in batch))
         await wait_connected(http, count)
 
 

@@ -30,11 +30,14 @@ def system(nats_url: str, empty_database_url: str, tmp_path: Path) -> Iterator[S
 
 
 def readme_walkthrough() -> str:
-    """The README's curl walk-through, verbatim."""
+    """The README's curl walk-through blocks, verbatim, in order."""
     readme = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- walkthrough -->\s*```bash\n(.*?)```", readme, re.S)
-    assert match, "README has no walk-through block"
-    return match.group(1)
+    blocks = []
+    for marker in ("walkthrough", "walkthrough-sessions"):
+        match = re.search(rf"<!-- {marker} -->\s*```bash\n(.*?)```", readme, re.S)
+        assert match, f"README has no {marker} block"
+        blocks.append(match.group(1))
+    return "\n".join(blocks)
 
 
 def test_every_service_runs_and_answers_health(system: System) -> None:
@@ -56,9 +59,12 @@ def test_readme_walkthrough_works_as_written(system: System) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # the last call of the walk-through uses a revoked key and must be refused
-    assert '"code":"unauthorized"' in result.stdout.splitlines()[-1]
+    lines = result.stdout.splitlines()
+    assert any('"code":"unauthorized"' in line for line in lines)  # the revoked key
     assert '"name":"acme"' in result.stdout
+    assert '"status":"SCAN_QR"' in result.stdout
+    assert '"status":"CONNECTED"' in lines[-1]
+    assert (system.data_dir.parent / "qr.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_killed_child_is_restarted_with_backoff(system: System) -> None:

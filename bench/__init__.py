@@ -1,0 +1,1 @@
+"""zapgate benchmarks: `make bench` (python -m bench [names...])."""
