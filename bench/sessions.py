@@ -27,7 +27,6 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local")]
 
 from helpers import System, start_system
 
-
 BATCH = 500
 
 

@@ -7,7 +7,9 @@ import logging
 from typing import Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import BadRequestError, NotFoundError
@@ -133,3 +135,26 @@ async def ensure_topology(js: JetStreamContext, settings: CommonSettings) -> Non
         subjects.MEDIA_BUCKET,
         config=js_api.ObjectStoreConfig(storage=js_api.StorageType.FILE),
     )
+
+
+async def fetch_ready(sub: JetStreamContext.PullSubscription, max_batch: int, wait: float = 1.0) -> list[Msg]:
+    """The next messages of a pull consumer, as soon as there is one.
+
+    nats-py's ``fetch(n)`` with n > 1, once its first message arrives on a long poll, waits
+    for the other n - 1 until the timeout: a lone command would sit for up to ``wait``. So:
+    wait for one message, then take exactly what the server says is pending behind it, which
+    the no-wait step of ``fetch`` returns at once. Returns [] when nothing came in ``wait``.
+    """
+    try:
+        msgs: list[Msg] = await sub.fetch(1, timeout=wait)
+    except (TimeoutError, nats.errors.TimeoutError):
+        return []
+    while len(msgs) < max_batch:
+        pending = msgs[-1].metadata.num_pending or 0
+        if pending <= 0:
+            break
+        try:
+            msgs.extend(await sub.fetch(min(pending, max_batch - len(msgs)), timeout=wait))
+        except (TimeoutError, nats.errors.TimeoutError):
+            break
+    return msgs

@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import ValidationError
 
-from zapgate.common import subjects
+from zapgate.common import broker, subjects
 from zapgate.common.messages import (
     AnyCommand,
     CommandRejected,
@@ -169,11 +169,10 @@ class SessionHost:
         try:
             while True:
                 try:
-                    msgs = await sub.fetch(FETCH_BATCH, timeout=1)
+                    msgs = await broker.fetch_ready(sub, FETCH_BATCH)
                 except Exception as exc:
-                    if "Timeout" not in type(exc).__name__:
-                        log.warning("partition %d fetch failed: %s", part.number, exc or type(exc).__name__)
-                        await asyncio.sleep(0.5)
+                    log.warning("partition %d fetch failed: %s", part.number, exc or type(exc).__name__)
+                    await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:
                     await self._handle(part, msg)

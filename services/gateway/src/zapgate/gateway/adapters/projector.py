@@ -10,7 +10,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import ValidationError
 
-from zapgate.common import subjects
+from zapgate.common import broker, subjects
 from zapgate.common.messages import QrCodeIssued, SessionStatusChanged, event_adapter
 from zapgate.gateway.adapters.sessions import SessionRepository
 
@@ -45,12 +45,8 @@ class Projector:
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
         while True:
             try:
-                msgs = await sub.fetch(BATCH, timeout=1)
-            except TimeoutError:
-                continue
+                msgs = await broker.fetch_ready(sub, BATCH)
             except Exception as exc:
-                if type(exc).__name__ == "TimeoutError":
-                    continue
                 log.warning("projector fetch failed: %s", exc or type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue

@@ -1,0 +1,47 @@
+"""The gateway's projection of worker events, against a real PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+
+from zapgate.common.db import make_engine, make_sessionmaker
+from zapgate.common.messages import QrCodeIssued, SessionStatus, SessionStatusChanged
+from zapgate.gateway.adapters.repository import TenantRepository
+from zapgate.gateway.adapters.sessions import SessionRepository
+
+
+async def test_an_older_epoch_never_overwrites_a_newer_one(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        tenant, _ = await TenantRepository(sessions).create_tenant("fencing")
+        repo = SessionRepository(sessions)
+        await repo.create(tenant.id, "main", "simulator", {}, 3)
+        t0 = datetime.now(UTC)
+
+        def status(s: SessionStatus, epoch: int, at: datetime, worker: str) -> SessionStatusChanged:
+            return SessionStatusChanged(
+                tenant=tenant.id, session="main", status=s, epoch=epoch, time=at, worker=worker
+            )
+
+        assert await repo.apply_status(status(SessionStatus.CONNECTED, 20, t0, "new:2"))
+        # The old owner's late event (epoch 10), even with a later timestamp, is ignored.
+        assert not await repo.apply_status(
+            status(SessionStatus.STOPPED, 10, t0 + timedelta(seconds=5), "old:1")
+        )
+        row = await repo.get(tenant.id, "main")
+        assert row is not None and (row.status, row.worker, row.epoch) == ("CONNECTED", "new:2", 20)
+        # Within one epoch, an event older than the one applied does not win either.
+        assert not await repo.apply_status(
+            status(SessionStatus.STARTING, 20, t0 - timedelta(seconds=1), "new:2")
+        )
+        assert await repo.apply_status(status(SessionStatus.SCAN_QR, 21, t0, "newer:3"))
+        qr = QrCodeIssued(tenant=tenant.id, session="main", value="v", index=0, expires_at=t0, epoch=19)
+        assert not await repo.apply_qr(qr)  # a QR of an older epoch is not shown
+        assert await repo.apply_qr(qr.model_copy(update={"epoch": 21}))
+        row = await repo.get(tenant.id, "main")
+        assert row is not None and (row.status, row.qr_value) == ("SCAN_QR", "v")
+        # Another tenant's event with the same session name changes nothing here.
+        assert not await repo.apply_status(
+            SessionStatusChanged(tenant="OTHER", session="main", status=SessionStatus.FAILED, epoch=99)
+        )
+    finally:
+        await engine.dispose()
