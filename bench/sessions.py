@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local")]
 
-from helpers import System, start_system
+from helpers import System, replaced_connections, start_system
 
 BATCH = 500
 
@@ -130,18 +131,6 @@ async def wait_connected(http: httpx.AsyncClient, count: int, within: float = 60
         await asyncio.sleep(0.5)
 
 
-async def replaced(stack: Stack) -> int:
-    nc = await nats.connect(stack.system.info["nats_url"])
-    try:
-        kv = await nc.jetstream().key_value("zg_simnet")
-        try:
-            return int((await kv.get("stats.replaced")).value or b"0")
-        except Exception:
-            return 0
-    finally:
-        await nc.close()
-
-
 # ---------------------------------------------------------------- benchmarks
 
 
@@ -219,7 +208,7 @@ async def failover(sessions: int = 2000, ttl: float = 10.0) -> dict[str, Any]:
             "max_s": round(max(times), 2),
             "p99_over_ttl": round(pct(times, 99) / ttl, 3),
             "target_p99_s": ttl + 1,
-            "double_connections": await replaced(stack),
+            "double_connections": await replaced_connections(stack.system.info["nats_url"]),
         }
     finally:
         stack.system.stop()
@@ -299,11 +288,26 @@ async def scale(sessions: int = 10_000) -> dict[str, Any]:
         after = sum(rss_kb(p) for p in workers)
         data_dir = stack.system.data_dir
         admin = stack.system.admin_key
+        nc = await nats.connect(stack.system.info["nats_url"])
+        last_seq = (await nc.jetstream().stream_info("ZG_EVENTS")).state.last_seq
+        await nc.close()
         assert stack.system.stop() == 0
+        # Cold start: from launching the stack to the last session's CONNECTED event of the new
+        # run. The REST status still says CONNECTED from before the restart until the workers
+        # re-emit, so count the new run's events, replayed on the WebSocket from before the stop.
+        launched = time.time()
         cold = start_system(data_dir, {**stack.env, "ZAPGATE_ADMIN_KEY": admin}, workers=2)
         stack.system = cold
-        async with httpx.AsyncClient(base_url=cold.url, headers={"X-Api-Key": key}, timeout=120) as http:
-            up = await wait_connected(http, sessions)
+        back: dict[str, float] = {}
+        async with websockets.connect(
+            stack.ws + f"?types=session.status&since={last_seq}", additional_headers={"X-Api-Key": key},
+            max_queue=None,
+        ) as ws:  # fmt: skip
+            while len(back) < sessions:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                if frame["data"]["status"] == "CONNECTED":
+                    back[frame["session"]] = datetime.fromisoformat(frame["time"]).timestamp()
+        up = max(back.values()) - launched
         return {
             "sessions": sessions,
             "pair_all_s": round(paired, 1),

@@ -177,3 +177,18 @@ def pid_alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def replaced_connections(nats_url: str) -> int:
+    """How many live simulator connections were kicked by a second one (double connections)."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        kv = await nc.jetstream().key_value("zg_simnet")
+        try:
+            return int((await kv.get("stats.replaced")).value or b"0")
+        except Exception:
+            return 0
+    finally:
+        await nc.close()

@@ -15,7 +15,7 @@ import numpy as np
 import png
 import pytest
 import zxingcpp
-from helpers import System, start_system, wait_until
+from helpers import System, replaced_connections, start_system, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -83,18 +83,6 @@ async def qr_events(nats_url: str, tenant_id: str, name: str) -> int:
             "ZG_EVENTS", subjects_filter=f"zg.evt.{tenant_id}.{name}.session.qr"
         )
         return sum((info.state.subjects or {}).values())
-    finally:
-        await nc.close()
-
-
-async def replaced_connections(nats_url: str) -> int:
-    nc = await nats.connect(nats_url)
-    try:
-        kv = await nc.jetstream().key_value("zg_simnet")
-        try:
-            return int((await kv.get("stats.replaced")).value or b"0")
-        except Exception:
-            return 0
     finally:
         await nc.close()
 

@@ -43,6 +43,26 @@ def _decode(value: bytes | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+async def live_entries(kv: KeyValue, prefix: str) -> dict[str, tuple[dict[str, Any], int]]:
+    """Every key under ``prefix`` that holds a JSON object (markers and deletes left out)."""
+    found: dict[str, tuple[dict[str, Any], int]] = {}
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return found
+    for key in keys:
+        if not key.startswith(prefix):
+            continue
+        try:
+            entry = await kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            continue
+        data = _decode(entry.value)
+        if data is not None:
+            found[key] = (data, int(entry.revision or 0))
+    return found
+
+
 class LeaseStore:
     """Claim, renew and release partition leases with compare-and-set on revisions."""
 
@@ -104,22 +124,8 @@ class LeaseStore:
 
     async def holders(self) -> dict[int, Holder]:
         """Every live lease of the bucket."""
-        result: dict[int, Holder] = {}
-        try:
-            keys = await self.kv.keys()
-        except NoKeysError:
-            return result
-        for key in keys:
-            if not key.startswith("p."):
-                continue
-            try:
-                entry = await self.kv.get(key)
-            except (KeyNotFoundError, KeyDeletedError):
-                continue
-            data = _decode(entry.value)
-            if data is not None:
-                result[int(key[2:])] = Holder(str(data.get("worker")), int(entry.revision or 0))
-        return result
+        entries = await live_entries(self.kv, "p.")
+        return {int(key[2:]): Holder(str(data.get("worker")), rev) for key, (data, rev) in entries.items()}
 
 
 class Membership:
@@ -144,20 +150,8 @@ class Membership:
 
     async def live(self) -> dict[str, int]:
         """The workers whose heartbeat has not expired, with the partitions each holds."""
-        workers: dict[str, int] = {}
-        try:
-            keys = await self.kv.keys()
-        except NoKeysError:
-            return workers
-        for key in keys:
-            try:
-                entry = await self.kv.get(key)
-            except (KeyNotFoundError, KeyDeletedError):
-                continue
-            data = _decode(entry.value)
-            if data is not None:
-                workers[str(data.get("worker"))] = int(data.get("held", 0))
-        return workers
+        entries = await live_entries(self.kv, "w.")
+        return {str(data.get("worker")): int(data.get("held", 0)) for data, _ in entries.values()}
 
     async def leave(self) -> None:
         """Remove this worker's heartbeat (drain)."""
