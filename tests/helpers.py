@@ -192,3 +192,36 @@ async def replaced_connections(nats_url: str) -> int:
             return 0
     finally:
         await nc.close()
+
+
+# ---------------------------------------------------------------- driving the API
+
+
+def tenant(system: System, name: str) -> httpx.Client:
+    """A new tenant's client (created with the admin key)."""
+    with system.client(system.admin_key) as admin:
+        created = admin.post("/api/v1/tenants", json={"name": name})
+        assert created.status_code == 201, created.text
+    return system.client(created.json()["api_key"])
+
+
+def session(http: httpx.Client, name: str) -> dict[str, Any]:
+    """A session as GET shows it."""
+    response = http.get(f"/api/v1/sessions/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_status(http: httpx.Client, name: str, status: str, within: float = 20) -> dict[str, Any]:
+    """Wait until the session shows ``status``."""
+    wait_until(lambda: session(http, name)["status"] == status, within, f"{name} to be {status}")
+    return session(http, name)
+
+
+def pair(http: httpx.Client, name: str, phone: str) -> dict[str, Any]:
+    """Create, start and scan a simulator session until it is CONNECTED."""
+    assert http.post("/api/v1/sessions", json={"name": name}).status_code == 201
+    assert http.post(f"/api/v1/sessions/{name}/start").status_code == 202
+    wait_status(http, name, "SCAN_QR")
+    assert http.post(f"/api/v1/sessions/{name}/simulator/scan", json={"phone": phone}).status_code == 202
+    return wait_status(http, name, "CONNECTED")

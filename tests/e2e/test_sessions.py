@@ -9,13 +9,12 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import nats
 import numpy as np
 import png
 import pytest
 import zxingcpp
-from helpers import System, replaced_connections, start_system, wait_until
+from helpers import System, pair, replaced_connections, session, start_system, tenant, wait_status, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,37 +42,11 @@ def system(clean_nats: str, empty_database_url: str, tmp_path: Path) -> Iterator
     s.stop()
 
 
-def tenant(system: System, name: str) -> httpx.Client:
-    with system.client(system.admin_key) as admin:
-        created = admin.post("/api/v1/tenants", json={"name": name})
-        assert created.status_code == 201, created.text
-    return system.client(created.json()["api_key"])
-
-
-def session(http: httpx.Client, name: str) -> dict:
-    response = http.get(f"/api/v1/sessions/{name}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def wait_status(http: httpx.Client, name: str, status: str, within: float = 20) -> dict:
-    wait_until(lambda: session(http, name)["status"] == status, within, f"{name} to be {status}")
-    return session(http, name)
-
-
 def decode_png(data: bytes) -> list[str]:
     _, _, rows, info = png.Reader(bytes=data).asDirect()
     pixels = np.vstack([np.array(row, dtype=np.uint8) for row in rows])
     pixels = (pixels * (255 // ((1 << info["bitdepth"]) - 1))).astype(np.uint8)
     return [b.text for b in zxingcpp.read_barcodes(pixels)]
-
-
-def pair(http: httpx.Client, name: str, phone: str) -> dict:
-    assert http.post("/api/v1/sessions", json={"name": name}).status_code == 201
-    assert http.post(f"/api/v1/sessions/{name}/start").status_code == 202
-    wait_status(http, name, "SCAN_QR")
-    assert http.post(f"/api/v1/sessions/{name}/simulator/scan", json={"phone": phone}).status_code == 202
-    return wait_status(http, name, "CONNECTED")
 
 
 async def qr_events(nats_url: str, tenant_id: str, name: str) -> int:

@@ -57,6 +57,28 @@ class Message(BaseModel):
         return self.model_dump(mode="json", exclude=set(self.envelope_fields))
 
 
+# ---------------------------------------------------------------- session options
+
+
+class PacingConfig(BaseModel):
+    """Paced sending: a token bucket per session, jitter, and an optional typing indicator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    per_minute: float = Field(60, gt=0, le=60_000, description="Sustained messages per minute")
+    burst: int = Field(20, ge=1, le=10_000, description="Messages sent back to back before pacing starts")
+    typing: bool = Field(False, description="Show 'typing…' for a time proportional to the text first")
+
+
+class SessionConfig(BaseModel):
+    """A session's options, given at creation or changed with PATCH."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pacing: PacingConfig = Field(default_factory=PacingConfig)
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -70,6 +92,7 @@ class StartSession(Command):
     """Connect the session, showing a QR code if it has no stored credentials."""
 
     verb: Literal["start"] = "start"
+    config: dict[str, Any] | None = Field(None, description="The session's options, if set")
 
 
 class StopSession(Command):
@@ -104,8 +127,142 @@ class SimulateScan(Command):
     phone: str = Field(pattern=r"^[1-9][0-9]{6,14}$")
 
 
+# ---------------------------------------------------------------- message content
+# The same content models travel in REST bodies (after the gateway stored any media), in the
+# ``send`` command, in ``message.received`` events and in the AsyncAPI document.
+
+CHAT_ID_PATTERN = r"^[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|s\.whatsapp\.net|g\.us|lid|newsletter)$"
+
+
+class Content(BaseModel):
+    """Base of message contents."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MediaRef(Content):
+    """Media kept in the object store ``zg_media`` under ``<tenant>/<id>``."""
+
+    id: str
+    mimetype: str = Field(max_length=255)
+    filename: str | None = Field(None, max_length=255)
+    size: int = Field(ge=0)
+    sha256: str
+
+
+class TextContent(Content):
+    """A text message, optionally quoting another message."""
+
+    type: Literal["text"] = "text"
+    text: str = Field(min_length=1, max_length=65_536)
+    reply_to: str | None = Field(None, max_length=128, description="id of the quoted message")
+
+
+class MediaContent(Content):
+    """An image, video, audio, voice note or document."""
+
+    type: Literal["image", "video", "audio", "voice", "document"]
+    media: MediaRef
+    caption: str | None = Field(None, max_length=4096)
+
+
+class LocationContent(Content):
+    """A pinned location."""
+
+    type: Literal["location"] = "location"
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = Field(None, max_length=1000)
+
+
+class ContactCard(Content):
+    """A shared contact."""
+
+    name: str = Field(min_length=1, max_length=256)
+    phone: str = Field(pattern=r"^\+?[1-9][0-9]{6,14}$")
+
+
+class ContactContent(Content):
+    """A contact card."""
+
+    type: Literal["contact"] = "contact"
+    contact: ContactCard
+
+
+class ReactionContent(Content):
+    """An emoji reaction to a message (empty emoji removes it)."""
+
+    type: Literal["reaction"] = "reaction"
+    message_id: str = Field(min_length=1, max_length=128)
+    emoji: str = Field(max_length=32)
+
+
+AnyContent = Annotated[
+    TextContent | MediaContent | LocationContent | ContactContent | ReactionContent,
+    Field(discriminator="type"),
+]
+
+
+class MessageState(StrEnum):
+    """Delivery status of a message; the rank only grows (``failed`` is final)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+
+    @property
+    def rank(self) -> int:
+        """Order of the status: a status never replaces one of a higher rank."""
+        return _RANK[self]
+
+
+_RANK = {
+    MessageState.QUEUED: 0,
+    MessageState.SENT: 1,
+    MessageState.DELIVERED: 2,
+    MessageState.READ: 3,
+    MessageState.PLAYED: 4,
+    MessageState.FAILED: 9,
+}
+
+
+class SendMessage(Command):
+    """Send one message; ``id`` is the message id the API returned."""
+
+    verb: Literal["send"] = "send"
+    to: str = Field(pattern=CHAT_ID_PATTERN, description="Chat id, e.g. 5511999999999@c.us")
+    content: AnyContent
+    expires_at: datetime | None = None
+
+
+class ConfigureSession(Command):
+    """Change a session's options (pacing) on its worker."""
+
+    verb: Literal["configure"] = "configure"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SimulateInbound(Command):
+    """Simulator only: a contact sends the session a message."""
+
+    verb: Literal["inbound"] = "inbound"
+    sender: str = Field(pattern=CHAT_ID_PATTERN)
+    content: AnyContent
+
+
 AnyCommand = Annotated[
-    StartSession | StopSession | RestartSession | LogoutSession | RequestPairingCode | SimulateScan,
+    StartSession
+    | StopSession
+    | RestartSession
+    | LogoutSession
+    | RequestPairingCode
+    | SimulateScan
+    | SendMessage
+    | ConfigureSession
+    | SimulateInbound,
     Field(discriminator="verb"),
 ]
 command_adapter: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
@@ -160,8 +317,38 @@ class CommandRejected(Event):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class MessageStatusChanged(Event):
+    """A sent message moved on: sent, delivered, read, played, or failed with a reason.
+
+    In WebSocket frames ``data.id`` is the message id (``message_id`` here, as ``id`` is the event's).
+    """
+
+    type: Literal["message.status"] = "message.status"
+    message_id: str
+    status: MessageState
+    wa_id: str | None = None
+    chat: str | None = None
+    error: str | None = None
+
+
+class MessageReceived(Event):
+    """A contact sent the session a message (media is in the object store, see ``content.media``)."""
+
+    type: Literal["message.received"] = "message.received"
+    message_id: str
+    wa_id: str
+    chat: str
+    sender: str
+    content: AnyContent
+
+
 AnyEvent = Annotated[
-    SessionStatusChanged | QrCodeIssued | PairingCodeIssued | CommandRejected,
+    SessionStatusChanged
+    | QrCodeIssued
+    | PairingCodeIssued
+    | CommandRejected
+    | MessageStatusChanged
+    | MessageReceived,
     Field(discriminator="type"),
 ]
 event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

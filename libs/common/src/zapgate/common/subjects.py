@@ -98,5 +98,34 @@ def service_health(service: str) -> str:
     return f"zg.svc.{_token(service, 'service')}.health"
 
 
+SIMNET_STREAM = "ZG_SIMNET"
+"""What the simulator's contacts received; ``Nats-Msg-Id`` is the WhatsApp id, so a repeat is dropped."""
+
+
+def sim_delivery(tenant: str, session: str) -> str:
+    """Subject of a message a simulated contact received from one session."""
+    return f"zg.sim.dlv.{_token(tenant, 'tenant')}.{_token(session, 'session')}"
+
+
+SIM_DELIVERIES_ALL = "zg.sim.dlv.>"
+
+
+def media_object(tenant: str, media_id: str) -> str:
+    """Object name of a media file in ``zg_media``: the tenant's prefix keeps tenants apart."""
+    return f"{_token(tenant, 'tenant')}/{_token(media_id, 'media id')}"
+
+
+def rpc(partition: int, tenant: str, session: str, verb: str) -> str:
+    """Core NATS request subject answered by the worker holding the session (queries, not commands)."""
+    return (
+        f"zg.rpc.{partition}.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{_token(verb, 'verb')}"
+    )
+
+
+def partition_rpc(partition: int) -> str:
+    """What the holder of a partition listens to for queries."""
+    return f"zg.rpc.{partition}.>"
+
+
 API_KEY_REVOKED = "zg.ctl.apikey.revoked"
 """Core NATS subject on which gateways tell each other to drop a revoked key from their caches."""

@@ -12,8 +12,10 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from zapgate.gateway.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from zapgate.gateway.controllers.compat import CompatController
 from zapgate.gateway.controllers.health import HealthController
 from zapgate.gateway.controllers.me import MeController
+from zapgate.gateway.controllers.messages import MessageController
 from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
 from zapgate.gateway.controllers.ws import WebSocketController
@@ -35,7 +37,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TenantController,
             MeController,
             SessionController,
+            MessageController,
             WebSocketController,
+            CompatController,
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
         middleware=[auth],

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+
+from zapgate.common.messages import (
+    ContactContent,
+    LocationContent,
+    ReactionContent,
+    SessionConfig,
+    TextContent,
+)
 
 
 class Request(BaseModel):
@@ -97,7 +105,7 @@ class SessionCreate(Request):
 
     name: SessionName = Field(description="Unique per tenant: lowercase letters, digits, - and _")
     engine: Literal["simulator"] = "simulator"
-    config: dict[str, Any] = Field(default_factory=dict, description="Engine and session options")
+    config: SessionConfig = Field(default_factory=SessionConfig, description="Session options (pacing)")
 
 
 class Session(Response):
@@ -142,3 +150,163 @@ class QrDataUrl(Response):
     """The current QR code as a data URL."""
 
     data_url: str
+
+
+class SessionUpdate(Request):
+    """Body of PATCH /api/v1/sessions/{name}: the options to change."""
+
+    config: SessionConfig
+
+
+# ---------------------------------------------------------------- messages
+
+
+class Outgoing(Request):
+    """Fields every outgoing message has."""
+
+    to: str = Field(min_length=1, max_length=128, description="Phone number (digits, optional +) or chat id")
+    expires_at: datetime | None = Field(
+        None, description="If it has not been sent by then (session down), it fails with reason expired"
+    )
+
+
+class SendText(Outgoing, TextContent):
+    """A text message."""
+
+
+class MediaInput(Request):
+    """Media given by URL or base64 (exactly one of them)."""
+
+    url: str | None = Field(None, max_length=4096)
+    data: str | None = Field(None, description="Base64, or a data: URL")
+    mimetype: str = Field(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    filename: str | None = Field(None, max_length=255)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MediaInput:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("give exactly one of media.url and media.data")
+        return self
+
+
+class SendMedia(Outgoing):
+    """An image, video, audio file, voice note or document."""
+
+    type: Literal["image", "video", "audio", "voice", "document"]
+    media: MediaInput
+    caption: str | None = Field(None, max_length=4096)
+
+
+class SendLocation(Outgoing, LocationContent):
+    """A location."""
+
+
+class SendContact(Outgoing, ContactContent):
+    """A contact card."""
+
+
+class SendReaction(Outgoing, ReactionContent):
+    """A reaction to a message."""
+
+
+SendRequest = Annotated[
+    SendText | SendMedia | SendLocation | SendContact | SendReaction, Field(discriminator="type")
+]
+
+
+class SendBody(RootModel[SendRequest]):
+    """Body of POST .../messages: one of the message types, chosen by ``type``."""
+
+
+class MessageAccepted(Response):
+    """The message is durably queued; follow it with ``message.status`` events or GET."""
+
+    id: str
+    status: str
+
+
+class MessageView(Response):
+    """A message as history shows it."""
+
+    id: str
+    session: str
+    direction: Literal["in", "out"]
+    chat: str
+    type: str
+    content: dict[str, Any]
+    status: str
+    wa_id: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessagePage(Response):
+    """A page of history, newest first; pass ``next`` as ``before`` for the next page."""
+
+    items: list[MessageView]
+    next: str | None
+
+
+class ChatView(Response):
+    """A conversation."""
+
+    chat: str
+    phone: str | None
+    last_message_id: str
+    last_message_at: datetime
+    messages: int
+    unread: int
+
+
+class ContactView(Response):
+    """A one-to-one conversation partner."""
+
+    id: str
+    phone: str
+    last_message_at: datetime
+
+
+class NumberExists(Response):
+    """Whether a number has WhatsApp."""
+
+    phone: str
+    exists: bool
+    chat_id: str | None
+
+
+class ChatRead(Response):
+    """How many incoming messages were marked read."""
+
+    chat: str
+    marked: int
+
+
+class InboundRequest(Request):
+    """Simulator only: a contact sends the session a message."""
+
+    from_: str = Field(
+        alias="from", min_length=1, max_length=128, description="The contact's phone or chat id"
+    )
+    text: str | None = Field(None, min_length=1, max_length=65_536)
+    media: MediaInput | None = None
+    caption: str | None = Field(None, max_length=4096)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> InboundRequest:
+        if (self.text is None) == (self.media is None):
+            raise ValueError("give exactly one of text and media")
+        return self
+
+
+class Delivery(Response):
+    """What a simulated contact received."""
+
+    wa_id: str
+    to: str
+    type: str
+    text: str | None
+    count: int
+    delivered_at: datetime

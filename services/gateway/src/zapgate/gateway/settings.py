@@ -11,8 +11,23 @@ class Settings(CommonSettings):
     """Gateway settings; the shared ones come from CommonSettings."""
 
     max_body_size: int = Field(
-        2 * 1024 * 1024, ge=1024, description="Largest request body accepted, bytes (413 above)"
+        32 * 1024 * 1024, ge=1024, description="Largest request body accepted, bytes (413 above)"
     )
+    media_max_image: int = Field(5 * 1024 * 1024, ge=1, description="Largest image, bytes (413 above)")
+    media_max_video: int = Field(16 * 1024 * 1024, ge=1, description="Largest video, bytes")
+    media_max_audio: int = Field(16 * 1024 * 1024, ge=1, description="Largest audio file, bytes")
+    media_max_voice: int = Field(16 * 1024 * 1024, ge=1, description="Largest voice note, bytes")
+    media_max_document: int = Field(100 * 1024 * 1024, ge=1, description="Largest document, bytes")
+    media_allow_private: bool = Field(
+        False, description="Fetch media URLs that resolve to loopback, private or link-local addresses"
+    )
+    media_fetch_timeout: float = Field(20.0, gt=0, description="Seconds to download a media URL")
+
+    def media_limit(self, kind: str) -> int:
+        """The size limit of a media type."""
+        limit: int = getattr(self, f"media_max_{kind}")
+        return limit
+
     api_key_cache_ttl: float = Field(
         30.0, ge=0, description="Seconds a verified API key is cached; revocations are broadcast"
     )

@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 
 from zapgate.common.db import make_engine, make_sessionmaker, ping
 from zapgate.gateway.adapters.commands import CommandBus
+from zapgate.gateway.adapters.media import MediaStore
+from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.nats import NatsLink
 from zapgate.gateway.adapters.projector import Projector
 from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
@@ -32,11 +34,13 @@ class GatewayState:
         self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict, on_connected=self._connected)
         self.sessions_repo = SessionRepository(self.sessions)
         self.commands = CommandBus(self.nats, settings.partitions)
+        self.messages = MessageRepository(self.sessions)
+        self.media = MediaStore(self.nats)
         self.projector: Projector | None = None
         self.tickets = TicketStore(self.nats)
 
     async def _connected(self) -> None:
-        self.projector = Projector(self.nats.js, self.sessions_repo)
+        self.projector = Projector(self.nats.js, self.sessions_repo, self.messages)
         await self.projector.start()
 
     async def start(self) -> None:

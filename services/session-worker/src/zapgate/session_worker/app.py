@@ -6,6 +6,7 @@ from zapgate.common import broker
 from zapgate.common.db import make_sessionmaker
 from zapgate.common.service import Service
 from zapgate.session_worker.adapters.leases import LeaseStore, Membership
+from zapgate.session_worker.adapters.messages import MessageStore
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.domain.crypto import CredentialCipher
@@ -46,9 +47,11 @@ class SessionWorker(Service):
         await broker.ensure_topology(self.js, self.settings)
         worker_id = self.settings.worker_id
         self._network = await SimNetwork.open(self.js)
+        sessions = make_sessionmaker(self.engine)
         self._host = SessionHost(
-            self.js,
-            SessionStore(make_sessionmaker(self.engine)),
+            self.nc,
+            SessionStore(sessions),
+            MessageStore(sessions),
             self.cipher,
             self._network,
             worker_id,
@@ -63,11 +66,14 @@ class SessionWorker(Service):
             ttl=self.settings.lease_ttl,
         )
         await self._manager.start()
+        self._host.start_sweeper()
 
     async def on_stop(self) -> None:
         """SIGTERM drain: stop every partition and release its lease so a peer claims it at once."""
         if self._manager is not None:
             await self._manager.stop(drain=True)
+        if self._host is not None:
+            await self._host.close()
         if self._network is not None:
             await self._network.close()
 

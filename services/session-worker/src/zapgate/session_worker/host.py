@@ -4,43 +4,72 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import ValidationError
 
 from zapgate.common import broker, subjects
+from zapgate.common.ids import new_id
 from zapgate.common.messages import (
     AnyCommand,
+    AnyContent,
     CommandRejected,
+    ConfigureSession,
     Event,
     LogoutSession,
+    MessageReceived,
+    MessageState,
+    MessageStatusChanged,
+    PacingConfig,
     PairingCodeIssued,
     QrCodeIssued,
     RequestPairingCode,
     RestartSession,
+    SendMessage,
+    SessionConfig,
     SessionStatus,
     SessionStatusChanged,
+    SimulateInbound,
     SimulateScan,
     StartSession,
     StopSession,
     command_adapter,
     encode,
 )
+from zapgate.session_worker.adapters.messages import MessageStore, Transition
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.store import SessionStore
+from zapgate.session_worker.adapters.tables import WorkerMessageRow
 from zapgate.session_worker.domain.crypto import CredentialCipher
+from zapgate.session_worker.domain.pacing import wa_message_id
 from zapgate.session_worker.engines.simulator import SimulatorEngine
+from zapgate.session_worker.sender import AckWriter, Report, Sender
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 64
 MAX_DELIVER = 5
 PUBLISH_TRIES = 20
+EXPIRY_SWEEP = 1.0
+
+Key = tuple[str, str]
+
+
+def pacing_of(config: dict[str, object] | None) -> PacingConfig:
+    """The pacing options of a session's stored config (defaults for anything unreadable)."""
+    try:
+        return SessionConfig.model_validate(config or {}).pacing
+    except ValidationError:
+        return PacingConfig()
 
 
 @dataclass
@@ -49,8 +78,11 @@ class Partition:
 
     number: int
     epoch: int
-    sessions: dict[tuple[str, str], SimulatorEngine] = field(default_factory=dict)
+    sessions: dict[Key, SimulatorEngine] = field(default_factory=dict)
+    senders: dict[Key, Sender] = field(default_factory=dict)
+    awaiting: dict[Key, list[WorkerMessageRow]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    rpc: Subscription | None = None
 
 
 class HostedSession:
@@ -62,6 +94,7 @@ class HostedSession:
         self.tenant = tenant
         self.session = session
         self.previous: SessionStatus | None = None
+        self.sender: Sender | None = None
 
     async def status(
         self, status: SessionStatus, reason: str | None = None, phone: str | None = None
@@ -92,28 +125,55 @@ class HostedSession:
         blob = self.host.cipher.encrypt(creds, self.tenant, self.session) if creds is not None else None
         await self.host.store.save_credentials(self.tenant, self.session, blob)
 
+    async def connected(self) -> None:
+        """Send what waited, and await the acks a previous owner was waiting for."""
+        key = (self.tenant, self.session)
+        engine = self.partition.sessions.get(key)
+        for row in self.partition.awaiting.pop(key, []):
+            if engine is not None:
+                elapsed = (datetime.now(UTC) - row.updated_at).total_seconds() if row.rank < 2 else 0.0
+                engine.expect_acks(row.id, row.wa_id, row.chat, str(row.content.get("type")), max(elapsed, 0))
+        if self.sender is not None:
+            self.sender.kick()
+
+    async def message_status(self, message_id: str, wa_id: str, chat: str, status: MessageState) -> None:
+        """Report an ack, then record it, in the worker's next batch."""
+        self.host.acks.add(self.tenant, self.session, message_id, wa_id, chat, status)
+
+    async def received(self, wa_id: str, sender: str, content: AnyContent) -> None:
+        """Publish ``message.received``."""
+        await self.host.publish(
+            MessageReceived(tenant=self.tenant, session=self.session, message_id=new_id(), wa_id=wa_id,
+                            chat=sender, sender=sender, content=content),
+        )  # fmt: skip
+
 
 class SessionHost:
     """The worker's PartitionHandler: starts and stops partitions' sessions and consumers."""
 
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NATS,
         store: SessionStore,
+        messages: MessageStore,
         cipher: CredentialCipher,
         network: SimNetwork,
         worker_id: str,
         partitions: int,
         sim_speed: float,
     ) -> None:
-        self.js = js
+        self.nc = nc
+        self.js = nc.jetstream()
         self.store = store
+        self.messages = messages
         self.cipher = cipher
         self.network = network
         self.worker_id = worker_id
         self.partitions = partitions
         self.sim_speed = sim_speed
         self.held: dict[int, Partition] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self.acks = AckWriter(messages, self._report_ack)
 
     # ---------------------------------------------------------------- partitions
 
@@ -121,8 +181,10 @@ class SessionHost:
         """Start every started session of the partition, then consume its commands."""
         part = Partition(partition, epoch)
         self.held[partition] = part
+        for waiting in await self.messages.awaiting_acks(partition):
+            part.awaiting.setdefault((waiting.tenant, waiting.session), []).append(waiting)
         rows = await self.store.started_in(partition)
-        engines = [self._engine(part, row.tenant, row.session, row.credentials) for row in rows]
+        engines = [self._engine(part, row.tenant, row.session, row.credentials, row.config) for row in rows]
         await asyncio.gather(*(engine.start() for engine in engines))
         sub = await self.js.pull_subscribe(
             subjects.partition_commands(partition),
@@ -134,34 +196,52 @@ class SessionHost:
             ),
         )  # fmt: skip
         part.task = asyncio.create_task(self._consume(part, sub), name=f"partition-{partition}")
+        part.rpc = await self.nc.subscribe(
+            subjects.partition_rpc(partition), cb=functools.partial(self._query, part)
+        )
 
     async def lost(self, partition: int, epoch: int, reason: str) -> None:
         """Stop consuming and halt the sessions: they move, so no status is reported for them."""
         part = self.held.pop(partition, None)
         if part is None:
             return
+        if part.rpc is not None:
+            with contextlib.suppress(Exception):
+                await part.rpc.unsubscribe()
         if part.task is not None:
             part.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await part.task
+        await asyncio.gather(*(sender.close() for sender in part.senders.values()), return_exceptions=True)
         await asyncio.gather(*(engine.halt() for engine in part.sessions.values()), return_exceptions=True)
         log.info("partition %d stopped (%s): %d sessions halted", partition, reason, len(part.sessions))
 
-    def _engine(self, part: Partition, tenant: str, session: str, blob: bytes | None) -> SimulatorEngine:
+    def _engine(
+        self, part: Partition, tenant: str, session: str, blob: bytes | None,
+        config: dict[str, object] | None = None,
+    ) -> SimulatorEngine:  # fmt: skip
         key = (tenant, session)
         existing = part.sessions.get(key)
         if existing is not None:
             return existing
         creds = self.cipher.decrypt(blob, tenant, session) if blob else None
-        engine = SimulatorEngine(
-            f"{tenant}/{session}",
-            creds,
-            HostedSession(self, part, tenant, session),
-            self.network,
-            self.sim_speed,
-        )
+        hosted = HostedSession(self, part, tenant, session)
+        engine = SimulatorEngine(f"{tenant}/{session}", creds, hosted, self.network, self.sim_speed)
         part.sessions[key] = engine
+        sender = part.senders.get(key)
+        if sender is None:
+            sender = Sender(self.messages, engine, pacing_of(config), self._reporter(tenant, session))
+            part.senders[key] = sender.bind(tenant, session)
+        else:
+            sender.engine = engine
+        hosted.sender = sender
         return engine
+
+    def _reporter(self, tenant: str, session: str) -> Report:
+        async def report(row: WorkerMessageRow, status: MessageState, error: str | None) -> None:
+            await self.report_status(tenant, session, row.id, row.wa_id, row.chat, status, error)
+
+        return report
 
     # ---------------------------------------------------------------- commands
 
@@ -174,25 +254,63 @@ class SessionHost:
                     log.warning("partition %d fetch failed: %s", part.number, exc or type(exc).__name__)
                     await asyncio.sleep(0.5)
                     continue
+                sends: list[tuple[Msg, SendMessage]] = []
                 for msg in msgs:
-                    await self._handle(part, msg)
+                    command = await self._validate(part, msg)
+                    if command is None:
+                        continue
+                    if isinstance(command, SendMessage):
+                        sends.append((msg, command))
+                        continue
+                    await self._accept_sends(part, sends)
+                    await self._handle(part, msg, command)
+                await self._accept_sends(part, sends)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()  # the durable consumer stays for the next owner
 
-    async def _handle(self, part: Partition, msg: Msg) -> None:
+    async def _validate(self, part: Partition, msg: Msg) -> AnyCommand | None:
+        """The command, or None after rejecting it."""
         try:
             command = command_adapter.validate_json(msg.data)
         except ValidationError as exc:
             await self._reject(
                 msg, "invalid", [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
             )
-            return
+            return None
         expected = subjects.command(part.number, command.tenant, command.session, command.verb)
         if msg.subject != expected:
             # The body names another tenant, session or partition than the subject it came on.
             await self._reject(msg, "mismatch", [{"msg": f"body belongs on {expected}"}], command.id)
+            return None
+        return command
+
+    async def _accept_sends(self, part: Partition, sends: list[tuple[Msg, SendMessage]]) -> None:
+        """Record a batch of sends, then acknowledge their commands, then wake their senders."""
+        if not sends:
             return
+        batch = list(sends)
+        sends.clear()
+        rows = [
+            {"id": c.id, "tenant": c.tenant, "session": c.session, "partition": part.number, "chat": c.to,
+             "wa_id": wa_message_id(c.tenant, c.session, c.id), "content": c.content.model_dump(mode="json"),
+             "expires_at": c.expires_at}
+            for _, c in batch
+        ]  # fmt: skip
+        try:
+            await self.messages.accept(rows)
+        except Exception:
+            log.exception("sends of partition %d not recorded; they will be redelivered", part.number)
+            for msg, _ in batch:
+                await msg.nak(delay=1)
+            return
+        await asyncio.gather(*(msg.ack() for msg, _ in batch), return_exceptions=True)
+        for key in {(c.tenant, c.session) for _, c in batch}:
+            sender = part.senders.get(key)
+            if sender is not None:
+                sender.kick()
+
+    async def _handle(self, part: Partition, msg: Msg, command: AnyCommand) -> None:
         try:
             await self.execute(part, command)
         except Exception:
@@ -209,8 +327,12 @@ class SessionHost:
         tenant, session = command.tenant, command.session
         if isinstance(command, StartSession | RestartSession):
             await self.store.set_desired(tenant, session, part.number, "started", "simulator")
+            if isinstance(command, StartSession) and command.config is not None:
+                await self._configure(part, tenant, session, command.config)
             row = await self.store.get(tenant, session)
-            engine = self._engine(part, tenant, session, row.credentials if row else None)
+            engine = self._engine(
+                part, tenant, session, row.credentials if row else None, row.config if row else None
+            )
             if isinstance(command, RestartSession):
                 await engine.stop()
             await engine.start()
@@ -228,6 +350,16 @@ class SessionHost:
         elif isinstance(command, RequestPairingCode):
             engine = part.sessions.get((tenant, session)) or self._engine(part, tenant, session, None)
             await engine.pair(command.phone)
+        elif isinstance(command, ConfigureSession):
+            await self._configure(part, tenant, session, command.config)
+        elif isinstance(command, SimulateInbound):
+            running = part.sessions.get((tenant, session))
+            if running is None or not await running.inbound(command.sender, command.content):
+                await self.publish(
+                    CommandRejected(tenant=tenant, session=session, command_id=command.id,
+                                    subject=subjects.command(part.number, tenant, session, command.verb),
+                                    reason="session not connected")
+                )  # fmt: skip
         elif isinstance(command, SimulateScan):
             waiting = part.sessions.get((tenant, session))
             if waiting is None or not await waiting.scan(command.phone):
@@ -236,6 +368,30 @@ class SessionHost:
                                     subject=subjects.command(part.number, tenant, session, command.verb),
                                     reason="not waiting for a scan")
                 )  # fmt: skip
+
+    async def _query(self, part: Partition, msg: Msg) -> None:
+        """Answer a query about a running session (``zg.rpc.<p>.<tenant>.<session>.<verb>``)."""
+        tokens = msg.subject.split(".")
+        answer: dict[str, object]
+        engine = part.sessions.get((tokens[3], tokens[4])) if len(tokens) == 6 else None
+        try:
+            if engine is None or engine.status != SessionStatus.CONNECTED:
+                answer = {"error": "not connected"}
+            elif tokens[5] == "exists":
+                answer = {"exists": await engine.on_whatsapp(str(json.loads(msg.data)["chat"]))}
+            else:
+                answer = {"error": f"unknown query {tokens[5]!r}"}
+        except (ValueError, KeyError, TypeError):
+            answer = {"error": "malformed query"}
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await msg.respond(json.dumps(answer).encode())
+
+    async def _configure(self, part: Partition, tenant: str, session: str, config: dict[str, object]) -> None:
+        await self.store.set_config(tenant, session, part.number, config)
+        sender = part.senders.get((tenant, session))
+        if sender is not None:
+            sender.configure(pacing_of(config))
 
     async def _reject(
         self, msg: Msg, reason: str, errors: list[dict[str, object]], command_id: str | None = None
@@ -259,21 +415,62 @@ class SessionHost:
 
     # ---------------------------------------------------------------- events
 
-    async def publish(self, event: Event) -> None:
-        """Publish an event durably, retrying through short outages (dedup by event id)."""
+    async def report_status(
+        self, tenant: str, session: str, message_id: str, wa_id: str | None, chat: str | None,
+        status: MessageState, error: str | None,
+    ) -> None:  # fmt: skip
+        """Publish ``message.status``; its dedup id is the message and status, so a repeat is dropped."""
+        event = MessageStatusChanged(tenant=tenant, session=session, message_id=message_id, status=status,
+                                     wa_id=wa_id, chat=chat, error=error)  # fmt: skip
+        await self.publish(event, dedup=f"msg:{message_id}:{status.value}", strict=True)
+
+    async def publish(self, event: Event, dedup: str | None = None, strict: bool = False) -> None:
+        """Publish an event durably, retrying through short outages (dedup by event id).
+
+        ``strict`` raises when the bus stays unreachable instead of logging the loss, so the
+        caller keeps the work that produced the event and does it again later.
+        """
         subject = subjects.event(event.tenant, event.session, event.type)
         data = encode(event)
         for attempt in range(PUBLISH_TRIES):
             try:
-                await self.js.publish(subject, data, headers={"Nats-Msg-Id": event.id})
+                await self.js.publish(subject, data, headers={"Nats-Msg-Id": dedup or event.id})
                 return
             except Exception as exc:
                 if attempt == PUBLISH_TRIES - 1:
+                    if strict:
+                        raise
                     log.error("event %s on %s lost: %s", event.id, subject, exc)
                     return
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
 
+    async def _report_ack(
+        self, tenant: str, session: str, message_id: str, wa_id: str, chat: str, status: MessageState
+    ) -> None:
+        await self.report_status(tenant, session, message_id, wa_id, chat, status, None)
+
+    def start_sweeper(self) -> None:
+        """Fail unsent messages whose ``expires_at`` passed, even while their session is down; write acks."""
+        self._sweeper = asyncio.create_task(self._sweep(), name="expiry-sweeper")
+        self.acks.start()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP)
+            try:
+                for row in await self.messages.expired(list(self.held), datetime.now(UTC)):
+                    await self.report_status(row.tenant, row.session, row.id, row.wa_id, row.chat,
+                                             MessageState.FAILED, "expired")  # fmt: skip
+                    await self.messages.advance([Transition(row.id, MessageState.FAILED, "expired")])
+            except Exception as exc:
+                log.warning("expiry sweep failed: %s", exc or type(exc).__name__)
+
     async def close(self) -> None:
         """Halt everything (drain already stopped the partitions through the lease manager)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.acks.close()
         for partition in list(self.held):
             await self.lost(partition, self.held[partition].epoch, "close")

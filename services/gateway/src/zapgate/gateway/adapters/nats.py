@@ -92,5 +92,11 @@ class NatsLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+            try:
+                # nats-py's drain can wait forever on a subscription whose fetch was cancelled.
+                async with asyncio.timeout(5):
+                    await self._nc.drain()
+            except Exception as exc:
+                log.warning("NATS drain did not finish (%s); closing", exc or type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await self._nc.close()

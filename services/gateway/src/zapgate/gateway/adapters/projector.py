@@ -6,12 +6,21 @@ import asyncio
 import contextlib
 import logging
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from zapgate.common import broker, subjects
-from zapgate.common.messages import QrCodeIssued, SessionStatusChanged, event_adapter
+from zapgate.common.messages import (
+    MessageReceived,
+    MessageStatusChanged,
+    QrCodeIssued,
+    SessionStatusChanged,
+    event_adapter,
+)
+from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 
 log = logging.getLogger(__name__)
@@ -23,9 +32,11 @@ BATCH = 256
 class Projector:
     """One durable consumer shared by every gateway replica: each event is applied once."""
 
-    def __init__(self, js: JetStreamContext, repo: SessionRepository) -> None:
+    def __init__(self, js: JetStreamContext, repo: SessionRepository, messages: MessageRepository) -> None:
         self.js = js
         self.repo = repo
+        self.messages = messages
+        self._sub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -40,6 +51,7 @@ class Projector:
         sub = await self.js.pull_subscribe(
             subjects.EVENTS_ALL, durable=DURABLE, stream=subjects.EVENTS_STREAM, config=config
         )
+        self._sub = sub
         self._task = asyncio.create_task(self._run(sub), name="projector")
 
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
@@ -50,24 +62,51 @@ class Projector:
                 log.warning("projector fetch failed: %s", exc or type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
-            for msg in msgs:
-                try:
-                    await self.apply(msg.data)
-                except ValidationError:
-                    log.warning("unreadable event on %s dropped from the projection", msg.subject)
-                except Exception:
-                    log.exception("event on %s not projected; will be redelivered", msg.subject)
-                    await msg.nak(delay=1)
-                    continue
-                await msg.ack()
+            await self.apply_batch(msgs)
 
-    async def apply(self, data: bytes) -> None:
+    async def apply_batch(self, msgs: list[Msg]) -> None:
+        """Apply a fetched batch: message statuses in one statement, the rest in order; then ack."""
+        statuses: list[MessageStatusChanged] = []
+        done: list[Msg] = []
+        for msg in msgs:
+            try:
+                event = event_adapter.validate_json(msg.data)
+            except ValidationError:
+                log.warning("unreadable event on %s dropped from the projection", msg.subject)
+                done.append(msg)
+                continue
+            if isinstance(event, MessageStatusChanged):
+                statuses.append(event)
+                done.append(msg)
+                continue
+            try:
+                await self.apply(event)
+            except IntegrityError:
+                log.warning("event on %s refers to something deleted; not projected", msg.subject)
+            except Exception:
+                log.exception("event on %s not projected; will be redelivered", msg.subject)
+                await msg.nak(delay=1)
+                continue
+            done.append(msg)
+        try:
+            await self.messages.apply_statuses(statuses)
+        except Exception:
+            log.exception("message statuses not projected; will be redelivered")
+            for msg in done:
+                await msg.nak(delay=1)
+            return
+        await asyncio.gather(*(msg.ack() for msg in done), return_exceptions=True)
+
+    async def apply(self, event: object) -> None:
         """Apply one event to the read model."""
-        event = event_adapter.validate_json(data)
         if isinstance(event, SessionStatusChanged):
             await self.repo.apply_status(event)
         elif isinstance(event, QrCodeIssued):
             await self.repo.apply_qr(event)
+        elif isinstance(event, MessageStatusChanged):
+            await self.messages.apply_statuses([event])
+        elif isinstance(event, MessageReceived):
+            await self.messages.apply_received(event)
 
     async def stop(self) -> None:
         """Stop applying."""
@@ -75,3 +114,6 @@ class Projector:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()

@@ -64,6 +64,17 @@ class SessionRepository:
             await db.execute(query)
             await db.commit()
 
+    async def set_config(self, tenant_id: str, name: str, config: dict[str, Any]) -> None:
+        """Replace the session's options."""
+        query = (
+            update(SessionRow)
+            .where(SessionRow.tenant_id == tenant_id, SessionRow.name == name)
+            .values(config=config, updated_at=utcnow())
+        )
+        async with self.sessions() as db:
+            await db.execute(query)
+            await db.commit()
+
     async def delete(self, tenant_id: str, name: str) -> bool:
         """Remove a session; False if there was none."""
         query = delete(SessionRow).where(SessionRow.tenant_id == tenant_id, SessionRow.name == name)

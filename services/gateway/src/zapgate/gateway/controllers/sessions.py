@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from zapgate.common.messages import (
+    ConfigureSession,
     LogoutSession,
     RequestPairingCode,
     RestartSession,
@@ -28,6 +29,7 @@ from zapgate.gateway.schemas import (
     QrRaw,
     Session,
     SessionCreate,
+    SessionUpdate,
 )
 from zapgate.gateway.state import GatewayDep
 
@@ -77,7 +79,9 @@ class SessionController(Controller):
         tenant = tenant_of(request)
         partition = gateway.commands.partition(tenant, data.name)
         try:
-            row = await gateway.sessions_repo.create(tenant, data.name, data.engine, data.config, partition)
+            row = await gateway.sessions_repo.create(
+                tenant, data.name, data.engine, data.config.model_dump(mode="json"), partition
+            )
         except SessionExists:
             raise ApiError(409, "conflict", f"session {data.name!r} exists already") from None
         return to_session(row)
@@ -91,6 +95,18 @@ class SessionController(Controller):
     async def get_session(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> Session:
         """One session with its live status."""
         return to_session(await existing(gateway, tenant_of(request), name))
+
+    @patch("/{name:str}", responses=error_responses(401, 403, 404, 422, 503))
+    async def update_session(
+        self, name: Name, data: JSONBody[SessionUpdate], gateway: GatewayDep, request: TenantRequest
+    ) -> Session:
+        """Change the session's options, e.g. ``{"config": {"pacing": {"enabled": false}}}``."""
+        tenant = tenant_of(request)
+        await existing(gateway, tenant, name)
+        config = data.config.model_dump(mode="json")
+        await gateway.sessions_repo.set_config(tenant, name, config)
+        await gateway.commands.send(ConfigureSession(tenant=tenant, session=name, config=config))
+        return to_session(await existing(gateway, tenant, name))
 
     @delete("/{name:str}", status_code=204, responses=error_responses(401, 403, 404, 503))
     async def delete_session(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> None:
@@ -106,10 +122,15 @@ class SessionController(Controller):
         idempotency_key: str | None,
     ) -> CommandAccepted:  # fmt: skip
         tenant = tenant_of(request)
-        await existing(gateway, tenant, name)
+        row = await existing(gateway, tenant, name)
         # Desired state first: whatever restarts, the session comes back as it was asked to be.
         await gateway.sessions_repo.set_desired(tenant, name, desired)
-        command_id = await gateway.commands.send(command(tenant=tenant, session=name), idempotency_key)
+        message = (
+            StartSession(tenant=tenant, session=name, config=row.config)
+            if command is StartSession
+            else command(tenant=tenant, session=name)
+        )
+        command_id = await gateway.commands.send(message, idempotency_key)
         return CommandAccepted(command_id=command_id)
 
     @post("/{name:str}/start", status_code=202, responses=error_responses(401, 403, 404, 503))

@@ -50,8 +50,15 @@ def frame(msg: Msg) -> dict[str, Any] | None:
         "tenant": event.get("tenant"),
         "session": event.get("session"),
         "time": event.get("time"),
-        "data": {k: v for k, v in event.items() if k not in envelope},
+        "data": _data({k: v for k, v in event.items() if k not in envelope}),
     }
+
+
+def _data(data: dict[str, Any]) -> dict[str, Any]:
+    """Message events name their message ``id`` in frames (``message_id`` on the wire, as ``id`` is the event's)."""
+    if "message_id" in data:
+        data = {"id": data.pop("message_id"), **data}
+    return data
 
 
 class WebSocketController(Controller):

@@ -20,10 +20,15 @@ from nats.js import api as js_api
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from zapgate.common import subjects
+
 log = logging.getLogger(__name__)
 
 BUCKET = "zg_simnet"
 REPLACED = "stats.replaced"
+REPEATS = "stats.repeats"
+DEDUP_WINDOW = 600.0
+"""Seconds the network remembers a WhatsApp message id (repeats inside it are dropped)."""
 
 OnReplaced = Callable[[], Awaitable[None]]
 
@@ -33,6 +38,7 @@ class SimNetwork:
 
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
+        self.js: JetStreamContext | None = None
         self._local: dict[str, tuple[str, OnReplaced]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -40,7 +46,9 @@ class SimNetwork:
     async def open(cls, js: JetStreamContext) -> SimNetwork:
         """Create or bind the bucket and start watching it."""
         kv = await js.create_key_value(js_api.KeyValueConfig(bucket=BUCKET, history=1))
+        await broker_stream(js)
         network = cls(kv)
+        network.js = js
         network._task = asyncio.create_task(network._watch(), name="simnet-watch")
         return network
 
@@ -66,6 +74,20 @@ class SimNetwork:
             if entry.value and json.loads(entry.value).get("conn") == conn_id:
                 await self.kv.delete(f"acct.{account}", last=entry.revision)
 
+    async def deliver(self, tenant: str, session: str, wa_id: str, record: dict[str, object]) -> bool:
+        """Hand a message to its contact; False when the id was seen before (dropped and counted)."""
+        assert self.js is not None
+        ack = await self.js.publish(
+            subjects.sim_delivery(tenant, session),
+            json.dumps(record).encode(),
+            headers={"Nats-Msg-Id": wa_id},
+        )
+        if ack.duplicate:
+            log.info("repeated message id %s dropped by the network", wa_id)
+            await self._increment(REPEATS)
+            return False
+        return True
+
     async def replaced_count(self) -> int:
         """How many live connections were kicked by a second connection of their account."""
         try:
@@ -74,17 +96,15 @@ class SimNetwork:
             return 0
         return int(entry.value or b"0")
 
-    async def _count_replacement(self) -> None:
+    async def _increment(self, key: str) -> None:
         while True:
             try:
-                entry = await self.kv.get(REPLACED)
-                await self.kv.update(
-                    REPLACED, str(int(entry.value or b"0") + 1).encode(), last=entry.revision
-                )
+                entry = await self.kv.get(key)
+                await self.kv.update(key, str(int(entry.value or b"0") + 1).encode(), last=entry.revision)
                 return
             except KeyNotFoundError:
                 try:
-                    await self.kv.create(REPLACED, b"1")
+                    await self.kv.create(key, b"1")
                     return
                 except KeyWrongLastSequenceError:
                     continue
@@ -104,10 +124,26 @@ class SimNetwork:
                         continue
                     del self._local[account]
                     log.warning("account %s connected elsewhere: this connection is replaced", account)
-                    await self._count_replacement()
+                    await self._increment(REPLACED)
                     await local[1]()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.debug("simnet watch interrupted: %s", exc)
                 await asyncio.sleep(0.5)
+
+
+async def broker_stream(js: JetStreamContext) -> None:
+    """The deliveries stream: the contacts' inboxes, deduplicated by WhatsApp message id."""
+    config = js_api.StreamConfig(
+        name=subjects.SIMNET_STREAM,
+        subjects=[subjects.SIM_DELIVERIES_ALL],
+        retention=js_api.RetentionPolicy.LIMITS,
+        storage=js_api.StorageType.FILE,
+        max_age=7 * 24 * 3600.0,
+        duplicate_window=DEDUP_WINDOW,
+    )
+    try:
+        await js.add_stream(config)
+    except Exception:
+        await js.update_stream(config)

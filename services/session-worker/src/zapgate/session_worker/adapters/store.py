@@ -30,6 +30,20 @@ class SessionStore:
             await db.execute(query)
             await db.commit()
 
+    async def set_config(self, tenant: str, session: str, partition: int, config: dict[str, object]) -> None:
+        """Store a session's options (pacing)."""
+        query = (
+            insert(WorkerSessionRow)
+            .values(tenant=tenant, session=session, partition=partition, engine="simulator", desired="stopped",
+                    config=config, updated_at=utcnow())
+            .on_conflict_do_update(
+                index_elements=["tenant", "session"], set_={"config": config, "updated_at": utcnow()}
+            )
+        )  # fmt: skip
+        async with self.sessions() as db:
+            await db.execute(query)
+            await db.commit()
+
     async def started_in(self, partition: int) -> list[WorkerSessionRow]:
         """Sessions of a partition that should be running."""
         query = select(WorkerSessionRow).where(

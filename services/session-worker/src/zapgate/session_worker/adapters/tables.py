@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy import Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zapgate.common.db import TZDateTime, new_metadata, utcnow
@@ -27,4 +29,29 @@ class WorkerSessionRow(Base):
     engine: Mapped[str] = mapped_column(String(32), default="simulator")
     desired: Mapped[str] = mapped_column(String(16), default="stopped")
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class WorkerMessageRow(Base):
+    """An accepted send, recorded before its command is acknowledged (the session's outbox)."""
+
+    __tablename__ = "worker_messages"
+    __table_args__ = (
+        Index("ix_worker_messages_pending", "tenant", "session", "id", postgresql_where="rank = 0"),
+        Index("ix_worker_messages_partition_rank", "partition", "rank"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    session: Mapped[str] = mapped_column(String(63))
+    partition: Mapped[int] = mapped_column(Integer)
+    chat: Mapped[str] = mapped_column(String(128))
+    wa_id: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    rank: Mapped[int] = mapped_column(SmallInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

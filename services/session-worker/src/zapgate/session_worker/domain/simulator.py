@@ -38,3 +38,27 @@ def pairing_code() -> str:
     """Eight characters of WhatsApp's pairing alphabet, shown as ``XXXX-XXXX``."""
     code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
     return f"{code[:4]}-{code[4:]}"
+
+
+ACK_DELAYS = (("delivered", 0.4), ("read", 1.5))
+"""When a simulated contact acknowledges a message, seconds after it was sent (÷ speed)."""
+PLAYED_DELAY = 2.5
+"""A voice note is played this long after it was sent (÷ speed)."""
+
+
+def on_whatsapp(chat: str) -> bool:
+    """Whether a chat's number has WhatsApp: in the simulator, every number not ending in 0000."""
+    return not chat.split("@", 1)[0].endswith("0000")
+
+
+def ack_schedule(kind: str, speed: float) -> list[tuple[str, float]]:
+    """The acknowledgements a contact sends for a message of ``kind``: (status, delay) pairs."""
+    acks = list(ACK_DELAYS)
+    if kind == "voice":
+        acks.append(("played", PLAYED_DELAY))
+    return [(status, delay / speed) for status, delay in acks]
+
+
+def inbound_wa_id() -> str:
+    """A WhatsApp id of a message sent from a phone: ``3A`` and 18 upper-case hex digits."""
+    return "3A" + secrets.token_hex(9).upper()

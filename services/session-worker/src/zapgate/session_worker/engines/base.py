@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from zapgate.common.messages import SessionStatus
+from zapgate.common.messages import AnyContent, MessageState, SessionStatus
+
+
+class SendError(Exception):
+    """WhatsApp refused a message for good (the reason is reported as ``failed``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotConnected(Exception):
+    """The session is not connected: the message waits in the outbox."""
 
 
 class EngineEvents(Protocol):
@@ -24,6 +36,15 @@ class EngineEvents(Protocol):
 
     async def credentials(self, creds: bytes | None) -> None:
         """Persist (or, with None, remove) the session's credentials."""
+
+    async def message_status(self, message_id: str, wa_id: str, chat: str, status: MessageState) -> None:
+        """A contact acknowledged a sent message (delivered, read, played)."""
+
+    async def received(self, wa_id: str, sender: str, content: AnyContent) -> None:
+        """A contact sent the session a message."""
+
+    async def connected(self) -> None:
+        """The session is connected: waiting messages can go out."""
 
 
 class Engine(Protocol):
@@ -45,3 +66,12 @@ class Engine(Protocol):
 
     async def scan(self, phone: str) -> bool:
         """Simulator only: ``phone`` scans the current QR code; False if not waiting for one."""
+
+    async def send(self, message_id: str, wa_id: str, chat: str, content: AnyContent) -> None:
+        """Send one message under ``wa_id``; raises NotConnected or SendError."""
+
+    async def typing(self, chat: str, seconds: float) -> None:
+        """Show 'typing…' in ``chat`` for ``seconds``."""
+
+    async def on_whatsapp(self, chat: str) -> bool:
+        """Whether the chat's number has WhatsApp."""

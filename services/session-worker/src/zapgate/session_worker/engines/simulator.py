@@ -9,10 +9,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from zapgate.common.ids import new_id
-from zapgate.common.messages import SessionStatus
+from zapgate.common.messages import AnyContent, MessageState, SessionStatus
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.domain import simulator as sim
-from zapgate.session_worker.engines.base import EngineEvents
+from zapgate.session_worker.engines.base import EngineEvents, NotConnected, SendError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class SimulatorEngine:
         self._conn_id: str | None = None
         self._qr_task: asyncio.Task[None] | None = None
         self._pairing_phone: str | None = None
+        self.tenant, self.session = owner.split("/", 1)
+        self._acks: set[asyncio.Task[None]] = set()
 
     async def _set(self, status: SessionStatus, reason: str | None = None) -> None:
         self.status = status
@@ -62,10 +64,52 @@ class SimulatorEngine:
         self._conn_id = new_id()
         await self.network.connect(self.phone, self._conn_id, self.owner, self._replaced)
         await self._set(SessionStatus.CONNECTED)
+        await self.events.connected()
 
     async def _replaced(self) -> None:
         self._conn_id = None
         await self._set(SessionStatus.FAILED, "replaced: the account connected elsewhere")
+
+    async def send(self, message_id: str, wa_id: str, chat: str, content: AnyContent) -> None:
+        """Hand the message to the network (which drops a repeated ``wa_id``), then await the acks."""
+        if self.status != SessionStatus.CONNECTED:
+            raise NotConnected(self.owner)
+        if not sim.on_whatsapp(chat):
+            raise SendError("not_on_whatsapp")
+        record = {"wa_id": wa_id, "to": chat, "type": content.type, "time": datetime.now(UTC).isoformat(),
+                  **content.model_dump(mode="json", exclude={"type"})}  # fmt: skip
+        await self.network.deliver(self.tenant, self.session, wa_id, record)
+        self.expect_acks(message_id, wa_id, chat, content.type, 0.0)
+
+    def expect_acks(self, message_id: str, wa_id: str, chat: str, kind: str, elapsed: float) -> None:
+        """The contact acknowledges the message; ``elapsed`` seconds of its schedule have passed."""
+        task = asyncio.create_task(self._ack(message_id, wa_id, chat, kind, elapsed))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _ack(self, message_id: str, wa_id: str, chat: str, kind: str, elapsed: float) -> None:
+        waited = elapsed
+        for status, delay in sim.ack_schedule(kind, self.speed):
+            if delay > waited:
+                await asyncio.sleep(delay - waited)
+                waited = delay
+            await self.events.message_status(message_id, wa_id, chat, MessageState(status))
+
+    async def typing(self, chat: str, seconds: float) -> None:
+        """The contact sees 'typing…' for ``seconds`` (÷ speed)."""
+        if seconds > 0:
+            await asyncio.sleep(seconds / self.speed)
+
+    async def on_whatsapp(self, chat: str) -> bool:
+        """Every number not ending in 0000 has WhatsApp in the simulator."""
+        return sim.on_whatsapp(chat)
+
+    async def inbound(self, sender: str, content: AnyContent) -> bool:
+        """A contact sends the session a message; False when the session is not connected."""
+        if self.status != SessionStatus.CONNECTED:
+            return False
+        await self.events.received(sim.inbound_wa_id(), sender, content)
+        return True
 
     def _cancel_qr(self) -> None:
         if self._qr_task is not None and self._qr_task is not asyncio.current_task():
@@ -86,7 +130,9 @@ class SimulatorEngine:
             await self._set(SessionStatus.STOPPED)
 
     async def halt(self) -> None:
-        """Disconnect without reporting (the partition moves to another worker)."""
+        """Disconnect without reporting (the partition moves: its new owner awaits the acks)."""
+        for task in list(self._acks):
+            task.cancel()
         await self._disconnect()
         self.status = SessionStatus.STOPPED
 

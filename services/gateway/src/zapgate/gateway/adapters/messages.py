@@ -1,0 +1,156 @@
+"""Messages of a tenant's sessions: idempotent acceptance, history, chats, projected status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from zapgate.common.db import utcnow
+from zapgate.common.messages import MessageReceived, MessageStatusChanged
+from zapgate.gateway.adapters.tables import MessageRow
+
+_T: Table = MessageRow.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A conversation as listed."""
+
+    chat: str
+    last_message_id: str
+    last_message_at: datetime
+    messages: int
+    unread: int
+
+
+class MessageRepository:
+    """Every query is scoped by tenant."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def accept(self, row: dict[str, Any]) -> tuple[MessageRow, bool]:
+        """Record an outgoing message; with an idempotency key already used, the earlier one and False."""
+        now = utcnow()
+        values = {**row, "direction": "out", "status": "queued", "rank": 0, "seen": True,
+                  "created_at": now, "updated_at": now}  # fmt: skip
+        query = insert(MessageRow).values(**values).on_conflict_do_nothing().returning(MessageRow)
+        async with self.sessions() as db:
+            created = (await db.scalars(query)).first()
+            await db.commit()
+            if created is not None:
+                return created, True
+            earlier = (
+                await db.scalars(
+                    select(MessageRow).where(
+                        MessageRow.tenant_id == row["tenant_id"],
+                        MessageRow.idempotency_key == row["idempotency_key"],
+                    )
+                )
+            ).first()
+        if earlier is None:  # the conflict was on the id itself, which is a fresh ULID: cannot happen
+            raise RuntimeError("message neither inserted nor found")
+        return earlier, False
+
+    async def by_key(self, tenant_id: str, key: str) -> MessageRow | None:
+        """The message the tenant sent with this idempotency key, if any."""
+        query = select(MessageRow).where(MessageRow.tenant_id == tenant_id, MessageRow.idempotency_key == key)
+        async with self.sessions() as db:
+            return (await db.scalars(query)).first()
+
+    async def discard(self, tenant_id: str, message_id: str) -> None:
+        """Forget a message that could not be queued (the client was told 503)."""
+        async with self.sessions() as db:
+            await db.execute(
+                _T.delete().where(_T.c.tenant_id == tenant_id, _T.c.id == message_id, _T.c.rank == 0)
+            )
+            await db.commit()
+
+    async def get(self, tenant_id: str, message_id: str) -> MessageRow | None:
+        """One message of the tenant."""
+        async with self.sessions() as db:
+            query = select(MessageRow).where(MessageRow.tenant_id == tenant_id, MessageRow.id == message_id)
+            return (await db.scalars(query)).first()
+
+    async def history(
+        self, tenant_id: str, session: str, chat: str | None, direction: str | None, before: str | None,
+        limit: int,
+    ) -> list[MessageRow]:  # fmt: skip
+        """Newest first; ``before`` is the id of the last message of the previous page."""
+        query = select(MessageRow).where(MessageRow.tenant_id == tenant_id, MessageRow.session == session)
+        if chat is not None:
+            query = query.where(MessageRow.chat == chat)
+        if direction is not None:
+            query = query.where(MessageRow.direction == direction)
+        if before is not None:
+            query = query.where(MessageRow.id < before)
+        async with self.sessions() as db:
+            return list((await db.scalars(query.order_by(MessageRow.id.desc()).limit(limit))).all())
+
+    async def chats(self, tenant_id: str, session: str, limit: int) -> list[Chat]:
+        """Conversations, most recent first."""
+        query = (
+            select(
+                _T.c.chat, func.max(_T.c.id), func.max(_T.c.created_at), func.count(),
+                func.count().filter(and_(_T.c.direction == "in", _T.c.seen.is_(False))),
+            )
+            .where(_T.c.tenant_id == tenant_id, _T.c.session == session)
+            .group_by(_T.c.chat)
+            .order_by(func.max(_T.c.id).desc())
+            .limit(limit)
+        )  # fmt: skip
+        async with self.sessions() as db:
+            rows = (await db.execute(query)).all()
+        return [Chat(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def mark_read(self, tenant_id: str, session: str, chat: str) -> int:
+        """Mark a chat's incoming messages read; how many were unread."""
+        query = (
+            update(MessageRow)
+            .where(MessageRow.tenant_id == tenant_id, MessageRow.session == session, MessageRow.chat == chat,
+                   MessageRow.direction == "in", MessageRow.seen.is_(False))
+            .values(seen=True, updated_at=utcnow())
+        )  # fmt: skip
+        async with self.sessions() as db:
+            result = await db.execute(query)
+            await db.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def apply_statuses(self, events: Sequence[MessageStatusChanged]) -> None:
+        """Project status events; a status never replaces one of a higher rank, whatever the order."""
+        if not events:
+            return
+        params = [
+            {"b_id": e.message_id, "b_tenant": e.tenant, "b_status": e.status.value, "b_rank": e.status.rank,
+             "b_wa": e.wa_id, "b_error": e.error}
+            for e in events
+        ]  # fmt: skip
+        query = (
+            update(_T)
+            .where(_T.c.id == bindparam("b_id"), _T.c.tenant_id == bindparam("b_tenant"),
+                   _T.c.rank < bindparam("b_rank"))
+            .values(status=bindparam("b_status"), rank=bindparam("b_rank"),
+                    wa_id=func.coalesce(bindparam("b_wa"), _T.c.wa_id), error=bindparam("b_error"),
+                    updated_at=utcnow())
+        )  # fmt: skip
+        async with self.sessions() as db:
+            await (await db.connection()).execute(query, params)
+            await db.commit()
+
+    async def apply_received(self, event: MessageReceived) -> None:
+        """Project an incoming message (a repeat of the event changes nothing)."""
+        values = {
+            "id": event.message_id, "tenant_id": event.tenant, "session": event.session, "direction": "in",
+            "chat": event.chat, "type": event.content.type, "content": event.content.model_dump(mode="json"),
+            "status": "received", "rank": 0, "wa_id": event.wa_id, "seen": False, "created_at": event.time,
+            "updated_at": utcnow(),
+        }  # fmt: skip
+        async with self.sessions() as db:
+            await db.execute(insert(MessageRow).values(**values).on_conflict_do_nothing())
+            await db.commit()

@@ -1,0 +1,99 @@
+"""Accepting a message: validate, store media, record it idempotently, queue the send command."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from pydantic import TypeAdapter
+
+from zapgate.common.ids import new_id
+from zapgate.common.messages import AnyContent, MediaContent, MediaRef, SendMessage
+from zapgate.gateway.adapters.media import MediaError, decode_base64, fetch
+from zapgate.gateway.adapters.tables import MessageRow
+from zapgate.gateway.domain.recipients import BadRecipient, chat_id
+from zapgate.gateway.errors import ApiError
+from zapgate.gateway.schemas import MediaInput, MessageAccepted, SendMedia, SendRequest
+from zapgate.gateway.state import GatewayState
+
+content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
+
+
+def recipient(to: str, field: str = "to") -> str:
+    """The chat id of ``to``, or a 422 naming the field and the reason."""
+    try:
+        return chat_id(to)
+    except BadRecipient as exc:
+        raise ApiError(
+            422, "validation_error", str(exc), details=[{"key": field, "message": str(exc), "source": "body"}]
+        ) from None
+
+
+async def store_media(gateway: GatewayState, tenant: str, kind: str, media: MediaInput) -> MediaRef:
+    """Take media from base64 or a URL, check its size for ``kind``, keep it in the object store."""
+    limit = gateway.settings.media_limit(kind)
+    try:
+        if media.data is not None:
+            raw = decode_base64(media.data, limit)
+        else:
+            assert media.url is not None
+            raw, _ = await fetch(
+                media.url, limit, gateway.settings.media_allow_private, gateway.settings.media_fetch_timeout
+            )
+    except MediaError as exc:
+        raise ApiError(
+            exc.status, "payload_too_large" if exc.status == 413 else "validation_error", exc.message,
+            details=[{"key": "media", "message": exc.message, "source": "body"}],
+        ) from None  # fmt: skip
+    return await gateway.media.put(tenant, raw, media.mimetype, media.filename)
+
+
+async def content_of(gateway: GatewayState, tenant: str, body: SendRequest) -> AnyContent:
+    """The wire content of a request body (media stored first)."""
+    if isinstance(body, SendMedia):
+        ref = await store_media(gateway, tenant, body.type, body.media)
+        return MediaContent(type=body.type, media=ref, caption=body.caption)
+    return content_adapter.validate_python(body.model_dump(mode="json", exclude={"to", "expires_at"}))
+
+
+def command_of(row: MessageRow) -> SendMessage:
+    """The send command of a recorded message (the same command every time: same id)."""
+    return SendMessage(
+        id=row.id, tenant=row.tenant_id, session=row.session, to=row.chat,
+        content=content_adapter.validate_python(row.content), expires_at=row.expires_at,
+    )  # fmt: skip
+
+
+async def accept_message(
+    gateway: GatewayState, tenant: str, session: str, body: SendRequest, idempotency_key: str | None
+) -> MessageAccepted:
+    """Record and queue a message; the same idempotency key always answers with the same id."""
+    chat = recipient(body.to)
+    if body.expires_at is not None and body.expires_at.tzinfo is None:
+        raise ApiError(422, "validation_error", "expires_at needs a time zone, e.g. 2026-01-01T12:00:00Z")
+    if idempotency_key is not None:
+        earlier = await gateway.messages.by_key(tenant, idempotency_key)
+        if earlier is not None:
+            return await _again(gateway, earlier)
+    content = await content_of(gateway, tenant, body)
+    row, created = await gateway.messages.accept(
+        {"id": new_id(), "tenant_id": tenant, "session": session, "chat": chat, "type": content.type,
+         "content": content.model_dump(mode="json"), "idempotency_key": idempotency_key,
+         "expires_at": body.expires_at.astimezone(UTC) if body.expires_at else None}
+    )  # fmt: skip
+    if not created:
+        return await _again(gateway, row)
+    try:
+        await gateway.commands.send(command_of(row))
+    except ApiError:
+        if idempotency_key is None:
+            # Not accepted: without a key the client cannot name this message again.
+            await gateway.messages.discard(tenant, row.id)
+        raise
+    return MessageAccepted(id=row.id, status="queued")
+
+
+async def _again(gateway: GatewayState, row: MessageRow) -> MessageAccepted:
+    """A retry: queue the same command again (the bus or the worker drops the repeat)."""
+    if row.status == "queued":
+        await gateway.commands.send(command_of(row))
+    return MessageAccepted(id=row.id, status=row.status)

@@ -1,0 +1,181 @@
+"""Drains one session's outbox, in order, while it is connected, at the session's pace."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from pydantic import TypeAdapter
+
+from zapgate.common.messages import AnyContent, MessageState, PacingConfig, SessionStatus
+from zapgate.session_worker.adapters.messages import MessageStore, Transition
+from zapgate.session_worker.adapters.tables import WorkerMessageRow
+from zapgate.session_worker.domain.pacing import TokenBucket, typing_seconds
+from zapgate.session_worker.engines.base import Engine, NotConnected, SendError
+
+log = logging.getLogger(__name__)
+
+content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
+
+FLUSH_EVERY = 64
+RETRY_DELAY = 1.0
+
+Report = Callable[[WorkerMessageRow, MessageState, str | None], Awaitable[None]]
+
+
+class Sender:
+    """One per running session; ``kick()`` whenever messages may be waiting."""
+
+    def __init__(self, store: MessageStore, engine: Engine, pacing: PacingConfig, report: Report) -> None:
+        self.store = store
+        self.engine = engine
+        self.bucket = TokenBucket(pacing, time.monotonic())
+        self.report = report
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.tenant = ""
+        self.session = ""
+
+    def bind(self, tenant: str, session: str) -> Sender:
+        """Name the session whose outbox this drains."""
+        self.tenant, self.session = tenant, session
+        return self
+
+    def configure(self, pacing: PacingConfig) -> None:
+        """New pacing options take effect from the next message."""
+        self.bucket = TokenBucket(pacing, time.monotonic())
+
+    def kick(self) -> None:
+        """Messages may be waiting: drain them if the session is connected."""
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"sender:{self.tenant}/{self.session}")
+
+    async def close(self) -> None:
+        """Stop draining (what is left stays in the outbox)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        try:
+            while self.engine.status == SessionStatus.CONNECTED:
+                self._wake.clear()
+                rows = await self.store.pending(self.tenant, self.session)
+                if not rows:
+                    if self._wake.is_set():
+                        continue
+                    return
+                if not await self._send(rows):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database or the bus is down: the rows are still queued, try again shortly.
+            log.exception("outbox of %s/%s interrupted", self.tenant, self.session)
+            await asyncio.sleep(RETRY_DELAY)
+            self._task = None
+            self.kick()
+
+    async def _send(self, rows: list[WorkerMessageRow]) -> bool:
+        """Send rows in order; False when the session dropped (its next connect kicks again)."""
+        done: list[tuple[WorkerMessageRow, MessageState, str | None]] = []
+        cancelled = False
+        try:
+            for row in rows:
+                if row.expires_at is not None and row.expires_at < datetime.now(UTC):
+                    done.append((row, MessageState.FAILED, "expired"))
+                    continue
+                content = content_adapter.validate_python(row.content)
+                wait = self.bucket.reserve(time.monotonic())
+                if wait > 0:
+                    await self._flush(done)
+                    await asyncio.sleep(wait)
+                typing = typing_seconds(self.bucket.config, getattr(content, "text", None))
+                if typing > 0:
+                    await self.engine.typing(row.chat, typing)
+                try:
+                    await self.engine.send(row.id, row.wa_id, row.chat, content)
+                except NotConnected:
+                    return False
+                except SendError as exc:
+                    done.append((row, MessageState.FAILED, exc.reason))
+                    continue
+                done.append((row, MessageState.SENT, None))
+                if len(done) >= FLUSH_EVERY:
+                    await self._flush(done)
+            return True
+        except asyncio.CancelledError:
+            # The partition moves: its next owner sends these again under the same WhatsApp ids,
+            # which the network drops, so nothing is reported or recorded on the way out.
+            cancelled = True
+            raise
+        finally:
+            if not cancelled:
+                await self._flush(done)
+
+    async def _flush(self, done: list[tuple[WorkerMessageRow, MessageState, str | None]]) -> None:
+        """Report first (event ids are deterministic, so a repeat after a crash is dropped), then record."""
+        if not done:
+            return
+        batch = list(done)
+        done.clear()
+        await asyncio.gather(*(self.report(row, status, error) for row, status, error in batch))
+        await self.store.advance(Transition(row.id, status, error) for row, status, error in batch)
+
+
+StatusReport = Callable[[str, str, str, str, str, MessageState], Awaitable[None]]
+
+
+class AckWriter:
+    """Contacts' acknowledgements of a whole worker, reported and recorded in batches.
+
+    Thousands of acks arrive at once after a burst; one task per ack would each hold a
+    database connection and starve the lease renewals of the event loop.
+    """
+
+    def __init__(self, store: MessageStore, report: StatusReport, interval: float = 0.05) -> None:
+        self.store = store
+        self.report = report
+        self.interval = interval
+        self._queue: list[tuple[str, str, str, str, str, MessageState]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin flushing."""
+        self._task = asyncio.create_task(self._run(), name="ack-writer")
+
+    def add(
+        self, tenant: str, session: str, message_id: str, wa_id: str, chat: str, status: MessageState
+    ) -> None:
+        """Queue an ack."""
+        self._queue.append((tenant, session, message_id, wa_id, chat, status))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.interval)
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.gather(*(self.report(*ack) for ack in batch))
+                await self.store.advance(Transition(ack[2], ack[5]) for ack in batch)
+            except Exception as exc:
+                log.warning("acks not recorded (%s); retrying", exc or type(exc).__name__)
+                self._queue[:0] = batch
+                self._wake.set()
+                await asyncio.sleep(RETRY_DELAY)
+
+    async def close(self) -> None:
+        """Stop flushing (acks not flushed are awaited again by the next owner)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
