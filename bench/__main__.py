@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import sessions
+from bench import messages, sessions
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results -->", "<!-- /bench:results -->"
@@ -25,8 +25,16 @@ def render(results: dict[str, dict[str, object]]) -> str:
 
 
 def main() -> None:
-    """``python -m bench [first_qr failover rebalance scale]``."""
-    results = sessions.main(sys.argv[1:])
+    """``python -m bench [first_qr failover rebalance scale accept e2e]`` (all when none are named)."""
+    names = sys.argv[1:]
+    unknown = set(names) - set(sessions.BENCHES) - set(messages.BENCHES)
+    if unknown:
+        raise SystemExit(f"unknown benchmarks: {sorted(unknown)}")
+    results = {}
+    for module in (sessions, messages):
+        chosen = [n for n in names if n in module.BENCHES] if names else list(module.BENCHES)
+        if chosen:
+            results.update(module.main(chosen))
     text = DOC.read_text()
     block = render(results)
     if BEGIN in text:

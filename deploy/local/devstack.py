@@ -473,6 +473,9 @@ async def main_async(args: argparse.Namespace) -> int:
             postgres.proc.send_signal(signal.SIGINT)  # fast shutdown: do not wait for clients
             servers.append(postgres.proc)
         await stop_all(servers, STOP_GRACE)
+        # Every process has exited; print what they wrote last before saying so.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*_PUMPS, return_exceptions=True), 5)
         say("stopped")
 
 

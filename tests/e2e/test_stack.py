@@ -33,7 +33,7 @@ def readme_walkthrough() -> str:
     """The README's curl walk-through blocks, verbatim, in order."""
     readme = (ROOT / "README.md").read_text()
     blocks = []
-    for marker in ("walkthrough", "walkthrough-sessions"):
+    for marker in ("walkthrough", "walkthrough-sessions", "walkthrough-messages"):
         match = re.search(rf"<!-- {marker} -->\s*```bash\n(.*?)```", readme, re.S)
         assert match, f"README has no {marker} block"
         blocks.append(match.group(1))
@@ -63,7 +63,10 @@ def test_readme_walkthrough_works_as_written(system: System) -> None:
     assert any('"code":"unauthorized"' in line for line in lines)  # the revoked key
     assert '"name":"acme"' in result.stdout
     assert '"status":"SCAN_QR"' in result.stdout
-    assert '"status":"CONNECTED"' in lines[-1]
+    assert '"status":"CONNECTED"' in result.stdout
+    assert '"status":"read"' in result.stdout and '"status":"queued"' in result.stdout
+    assert '"unread":1' in result.stdout
+    assert '"count":1' in lines[-1] and "Your order #42 has shipped" in lines[-1]
     assert (system.data_dir.parent / "qr.png").read_bytes()[:4] == b"\x89PNG"
 
 

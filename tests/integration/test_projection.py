@@ -3,7 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 from zapgate.common.db import make_engine, make_sessionmaker
-from zapgate.common.messages import QrCodeIssued, SessionStatus, SessionStatusChanged
+from zapgate.common.messages import (
+    MessageState,
+    MessageStatusChanged,
+    QrCodeIssued,
+    SessionStatus,
+    SessionStatusChanged,
+)
+from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.repository import TenantRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 
@@ -43,5 +50,41 @@ async def test_an_older_epoch_never_overwrites_a_newer_one(database_url: str) ->
         assert not await repo.apply_status(
             SessionStatusChanged(tenant="OTHER", session="main", status=SessionStatus.FAILED, epoch=99)
         )
+    finally:
+        await engine.dispose()
+
+
+async def test_message_status_only_moves_forward_whatever_the_order(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        tenant, _ = await TenantRepository(sessions).create_tenant("acks")
+        messages = MessageRepository(sessions)
+        row, created = await messages.accept(
+            {"id": "01JMSG0000000000000000000A", "tenant_id": tenant.id, "session": "main",
+             "chat": "5511987654321@c.us", "type": "text", "content": {"type": "text", "text": "hi"},
+             "idempotency_key": "k", "expires_at": None}
+        )  # fmt: skip
+        assert created
+        again, created_again = await messages.accept({**{"id": "01JMSG0000000000000000000B"}, **{
+            "tenant_id": tenant.id, "session": "main", "chat": "5511987654321@c.us", "type": "text",
+            "content": {"type": "text", "text": "hi"}, "idempotency_key": "k", "expires_at": None}})  # fmt: skip
+        assert not created_again and again.id == row.id  # the key names the first message
+
+        def status(s: MessageState, tenant_id: str = tenant.id) -> MessageStatusChanged:
+            return MessageStatusChanged(
+                tenant=tenant_id, session="main", message_id=row.id, status=s, wa_id="3EB0X"
+            )
+
+        # Acks arrive out of order, in one batch and across batches: the highest rank wins.
+        await messages.apply_statuses([status(MessageState.READ), status(MessageState.SENT)])
+        await messages.apply_statuses([status(MessageState.DELIVERED)])
+        stored = await messages.get(tenant.id, row.id)
+        assert stored is not None and (stored.status, stored.wa_id) == ("read", "3EB0X")
+        # Another tenant's event naming this message id changes nothing.
+        await messages.apply_statuses([status(MessageState.FAILED, "OTHER")])
+        stored = await messages.get(tenant.id, row.id)
+        assert stored is not None and stored.status == "read"
+        assert await messages.get("OTHER", row.id) is None
     finally:
         await engine.dispose()

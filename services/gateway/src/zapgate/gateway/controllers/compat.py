@@ -25,7 +25,7 @@ from zapgate.gateway.schemas import Request, SendText, SessionName
 from zapgate.gateway.sending import accept_message
 from zapgate.gateway.state import GatewayDep, GatewayState
 
-SessionIdQuery = Annotated[str | None, QueryParameter(query="sessionId", required=False, max_length=63)]
+SessionIdQuery = Annotated[str | None, QueryParameter(name="sessionId", required=False, max_length=63)]
 
 
 class LegacySend(Request):

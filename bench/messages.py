@@ -1,0 +1,205 @@
+"""Messaging benchmarks on a real stack: gateway accept rate, end-to-end throughput and latency.
+
+- ``accept``: accepted sends per second of one gateway process (auth, validation, the database
+  row, the durable publish), as a ratio to a bare Litestar JSON POST served the same way and
+  driven by the same load generator in the same run.
+- ``e2e``: POST → ``message.status`` ``sent`` on the tenant's WebSocket with every service
+  running and pacing off: sustained throughput (with JetStream's publish-with-ack rate of the
+  same run as the ceiling), then latency p50/p99 at 500 msg/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
+
+from bench.load import hammer, paced
+from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
+from helpers import port_open, wait_until
+
+from devstack import free_port
+
+CONNECTIONS = 32
+TO = "5511987650001"
+
+
+def port_of(stack: Stack) -> int:
+    return int(stack.system.url.rsplit(":", 1)[1])
+
+
+async def bare_ceiling(seconds: float) -> float:
+    """Requests per second of a bare Litestar JSON POST."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench/bare.py"), str(port)])
+    try:
+        wait_until(lambda: port_open(port), 30, "the bare server")
+        make = lambda i: ("/echo", {"type": "text", "to": TO, "text": f"m{i}"})  # noqa: E731
+        await hammer(port, {}, make, 1.0, CONNECTIONS)  # warm-up
+        return (await hammer(port, {}, make, seconds, CONNECTIONS)).rate
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def accept(seconds: float = 10.0) -> dict[str, Any]:
+    """Accepted sends per second of one gateway, against the bare ceiling."""
+    # No workers: the commands wait durably in the stream, so only the gateway is measured.
+    stack = boot(workers=0, ttl=10)
+    try:
+        key = await new_tenant(stack, "bench-accept")
+        async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
+            await call(http, "POST", "/api/v1/sessions", json={"name": "bench"})
+        ceiling = await bare_ceiling(seconds)
+        make = lambda i: ("/api/v1/sessions/bench/messages", {"type": "text", "to": TO, "text": f"m{i}"})  # noqa: E731
+        headers = {"X-Api-Key": key}
+        await hammer(port_of(stack), headers, make, 1.0, CONNECTIONS)  # warm-up
+        result = await hammer(port_of(stack), headers, make, seconds, CONNECTIONS)
+        assert not result.errors, result.errors
+        return {
+            "accepted_per_s": round(result.rate),
+            "bare_litestar_per_s": round(ceiling),
+            "ratio": round(result.rate / ceiling, 3),
+            "target_ratio": 0.5,
+        }
+    finally:
+        stack.system.stop()
+
+
+async def jetstream_ceiling(url: str, seconds: float = 3.0) -> float:
+    """JetStream publishes with ack per second, 256 in flight, into a scratch stream."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name="BENCH_CEILING", subjects=["bench.ceiling"])
+    count = 0
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+
+    async def publisher() -> None:
+        nonlocal count
+        while time.monotonic() < deadline:
+            await js.publish("bench.ceiling", b"x" * 200)
+            count += 1
+
+    await asyncio.gather(*(publisher() for _ in range(256)))
+    rate = count / (time.monotonic() - started)
+    await js.delete_stream("BENCH_CEILING")
+    await nc.close()
+    return rate
+
+
+class SentWatcher:
+    """Records when each message's ``sent`` status reaches the tenant's WebSocket."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url = url + "?types=message.status"
+        self.key = key
+        self.sent: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()
+
+    async def _run(self) -> None:
+        async with websockets.connect(
+            self.url, additional_headers={"X-Api-Key": self.key}, max_queue=None
+        ) as ws:
+            self._open.set()
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame["data"]["status"] == "sent":
+                    self.sent.setdefault(frame["data"]["id"], time.time())
+
+    async def __aenter__(self) -> SentWatcher:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._open.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    async def wait_for(self, ids: set[str], within: float) -> None:
+        deadline = time.monotonic() + within
+        while not ids <= self.sent.keys():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(ids - self.sent.keys())} messages never reported sent")
+            await asyncio.sleep(0.05)
+
+
+async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> dict[str, Any]:
+    """Throughput and latency from POST to ``sent`` on the WebSocket, every service running."""
+    stack = boot(workers=2, ttl=10, partitions=64)
+    try:
+        key = await new_tenant(stack, "bench-e2e")
+        await pair_many(stack, key, sessions)
+        names = [f"s{i:05d}" for i in range(sessions)]
+        async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
+            for name in names:
+                await call(
+                    http, "PATCH", f"/api/v1/sessions/{name}", json={"config": {"pacing": {"enabled": False}}}
+                )
+        ceiling = await jetstream_ceiling(stack.system.info["nats_url"])
+        headers = {"X-Api-Key": key}
+
+        def make(i: int) -> tuple[str, dict[str, Any]]:
+            return f"/api/v1/sessions/{names[i % sessions]}/messages", {
+                "type": "text",
+                "to": TO,
+                "text": f"m{i}",
+            }
+
+        async with SentWatcher(stack.ws, key) as watcher:
+            started = time.time()
+            result = await hammer(port_of(stack), headers, make, seconds, CONNECTIONS, keep=True)
+            ids = {body["id"] for body in result.bodies}
+            await watcher.wait_for(ids, 120)
+            finished = max(watcher.sent[i] for i in ids)
+            throughput = len(ids) / (finished - started)
+            await asyncio.sleep(2)  # let the acks of the burst settle before measuring latency
+            count = int(rate * seconds)
+            sent = await paced(port_of(stack), headers, make, rate, count, CONNECTIONS)
+            paced_ids = {body["id"] for _, body in sent}
+            await watcher.wait_for(paced_ids, 60)
+            latencies = [(watcher.sent[body["id"]] - at) * 1000 for at, body in sent]
+        return {
+            "sessions": sessions,
+            "accepted": len(ids),
+            "throughput_msg_s": round(throughput),
+            "jetstream_publish_ceiling_msg_s": round(ceiling),
+            "throughput_over_ceiling": round(throughput / ceiling, 3),
+            "target_msg_s": 2000,
+            "latency_rate_msg_s": rate,
+            "latency_messages": len(sent),
+            "p50_ms": round(pct(latencies, 50), 1),
+            "p99_ms": round(pct(latencies, 99), 1),
+            "target_p99_ms": 25,
+        }
+    finally:
+        stack.system.stop()
+
+
+BENCHES = {"accept": accept, "e2e": e2e}
+
+
+def main(names: list[str]) -> dict[str, Any]:
+    """Run the named benchmarks (all when none) and return their figures."""
+    results = {}
+    for name in names or list(BENCHES):
+        print(f"running {name} ...", flush=True)
+        results[name] = asyncio.run(BENCHES[name]())  # type: ignore[operator]
+        print(json.dumps(results[name]), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:]), indent=2))
