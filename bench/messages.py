@@ -25,11 +25,11 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
 
-from bench.load import hammer, paced
-from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
+from devstack import free_port
 from helpers import port_open, wait_until
 
-from devstack import free_port
+from bench.load import hammer, paced
+from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
 
 CONNECTIONS = 32
 TO = "5511987650001"
