@@ -59,7 +59,7 @@ async def test_message_status_only_moves_forward_whatever_the_order(database_url
     try:
         sessions = make_sessionmaker(engine)
         tenant, _ = await TenantRepository(sessions).create_tenant("acks")
-        messages = MessageRepository(sessions)
+        messages = MessageRepository(sessions, engine)
         row, created = await messages.accept(
             {"id": "01JMSG0000000000000000000A", "tenant_id": tenant.id, "session": "main",
              "chat": "5511987654321@c.us", "type": "text", "content": {"type": "text", "text": "hi"},

@@ -34,9 +34,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine on asyncpg that checks connections before use (survives DB restarts)."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """An async engine on asyncpg.
+
+    With ``pre_ping`` every checkout first checks the connection, so a restarted database costs
+    nothing but a round trip. Without it (the gateway's hot path), a stale connection fails
+    once, is discarded, and the caller answers 503.
+    """
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

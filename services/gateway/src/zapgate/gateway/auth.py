@@ -99,13 +99,13 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         )
 
 
-def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: only the admin key."""
+async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: only the admin key (async: Litestar would run a sync guard in a thread)."""
     if not connection.user.is_admin:
         raise ApiError(403, "forbidden", "this route needs the admin key")
 
 
-def tenant_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def tenant_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: only a tenant key (the admin acts on tenants through the tenant routes)."""
     if connection.user.is_admin:
         raise ApiError(403, "forbidden", "this route needs a tenant API key")

@@ -101,8 +101,26 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return Response(error_body(code, message), status_code=status, headers=headers)
 
 
+def _database_down(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout | ConnectionError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or "connection" in str(exc.orig).lower()
+    )
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Last resort: log the bug, never leak internals."""
+    """Last resort: a lost database connection is a 503 to retry; anything else is a logged bug."""
+    if _database_down(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return Response(
+            error_body("unavailable", "the database is unavailable; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(
         error_body("internal_error", "internal error; it has been logged"),

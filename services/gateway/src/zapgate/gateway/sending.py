@@ -75,21 +75,27 @@ async def accept_message(
         if earlier is not None:
             return await _again(gateway, earlier)
     content = await content_of(gateway, tenant, body)
-    row, created = await gateway.messages.accept(
-        {"id": new_id(), "tenant_id": tenant, "session": session, "chat": chat, "type": content.type,
-         "content": content.model_dump(mode="json"), "idempotency_key": idempotency_key,
-         "expires_at": body.expires_at.astimezone(UTC) if body.expires_at else None}
-    )  # fmt: skip
-    if not created:
-        return await _again(gateway, row)
+    row = {
+        "id": new_id(), "tenant_id": tenant, "session": session, "chat": chat, "type": content.type,
+        "content": content.model_dump(mode="json"), "idempotency_key": idempotency_key,
+        "expires_at": body.expires_at.astimezone(UTC) if body.expires_at else None,
+    }  # fmt: skip
+    if not await gateway.messages.accept_fast(row):
+        if await gateway.sessions_repo.get(tenant, session) is None:
+            raise ApiError(404, "not_found", f"session {session!r} not found")
+        earlier, _ = await gateway.messages.accept(row)
+        return await _again(gateway, earlier)
+    command = SendMessage(
+        id=row["id"], tenant=tenant, session=session, to=chat, content=content, expires_at=row["expires_at"]
+    )
     try:
-        await gateway.commands.send(command_of(row))
+        await gateway.commands.send(command)
     except ApiError:
         if idempotency_key is None:
             # Not accepted: without a key the client cannot name this message again.
-            await gateway.messages.discard(tenant, row.id)
+            await gateway.messages.discard(tenant, command.id)
         raise
-    return MessageAccepted(id=row.id, status="queued")
+    return MessageAccepted(id=command.id, status="queued")
 
 
 async def _again(gateway: GatewayState, row: MessageRow) -> MessageAccepted:

@@ -13,6 +13,12 @@ class Settings(CommonSettings):
     max_body_size: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted, bytes (413 above)"
     )
+    db_pool_size: int = Field(
+        40,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections kept open per gateway process (as many again on bursts)",
+    )
     media_max_image: int = Field(5 * 1024 * 1024, ge=1, description="Largest image, bytes (413 above)")
     media_max_video: int = Field(16 * 1024 * 1024, ge=1, description="Largest video, bytes")
     media_max_audio: int = Field(16 * 1024 * 1024, ge=1, description="Largest audio file, bytes")

@@ -27,14 +27,14 @@ class GatewayState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
         self.sessions = make_sessionmaker(self.engine)
         self.tenants = TenantRepository(self.sessions)
         self.key_cache = KeyCache(settings.api_key_cache_ttl)
         self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict, on_connected=self._connected)
         self.sessions_repo = SessionRepository(self.sessions)
         self.commands = CommandBus(self.nats, settings.partitions)
-        self.messages = MessageRepository(self.sessions)
+        self.messages = MessageRepository(self.sessions, self.engine)
         self.media = MediaStore(self.nats)
         self.projector: Projector | None = None
         self.tickets = TicketStore(self.nats)

@@ -104,9 +104,7 @@ class MessageController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> MessageAccepted:  # fmt: skip
         """Queue a message; it waits durably while the session is not connected."""
-        tenant = tenant_of(request)
-        await existing(gateway, tenant, name)
-        return await accept_message(gateway, tenant, name, data.root, idempotency_key)
+        return await accept_message(gateway, tenant_of(request), name, data.root, idempotency_key)
 
     @get("/sessions/{name:str}/messages", responses=error_responses(401, 403, 404, 422))
     async def history(
