@@ -28,6 +28,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
 from devstack import free_port
 from helpers import port_open, wait_until
 
+from bench import run
 from bench.load import hammer, paced
 from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
 
@@ -193,12 +194,7 @@ BENCHES = {"accept": accept, "e2e": e2e}
 
 def main(names: list[str]) -> dict[str, Any]:
     """Run the named benchmarks (all when none) and return their figures."""
-    results = {}
-    for name in names or list(BENCHES):
-        print(f"running {name} ...", flush=True)
-        results[name] = asyncio.run(BENCHES[name]())  # type: ignore[operator]
-        print(json.dumps(results[name]), flush=True)
-    return results
+    return run(BENCHES, names)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ import nats
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
 
 from helpers import System, replaced_connections, start_system
+
+from bench import run
 
 BATCH = 500
 
@@ -324,12 +326,7 @@ BENCHES = {"first_qr": first_qr, "failover": failover, "rebalance": rebalance, "
 
 def main(names: list[str]) -> dict[str, Any]:
     """Run the named benchmarks (all when none) and return their figures."""
-    results = {}
-    for name in names or list(BENCHES):
-        print(f"running {name} ...", flush=True)
-        results[name] = asyncio.run(BENCHES[name]())  # type: ignore[operator]
-        print(json.dumps(results[name]), flush=True)
-    return results
+    return run(BENCHES, names)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

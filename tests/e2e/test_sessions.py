@@ -124,6 +124,16 @@ def test_kill_9_moves_a_connected_session_without_a_new_qr(system: System, clean
     assert after["phone"] == "5511900000003"
     assert asyncio.run(qr_events(clean_nats, me["id"], "main")) == qr_before  # no new QR code
     assert asyncio.run(replaced_connections(clean_nats)) == 0  # never connected twice
+    assert asyncio.run(last_status(clean_nats, me["id"], "main"))["previous"] == "RECONNECTING"
+
+
+async def last_status(nats_url: str, tenant_id: str, name: str) -> dict:
+    nc = await nats.connect(nats_url)
+    try:
+        msg = await nc.jetstream().get_last_msg("ZG_EVENTS", f"zg.evt.{tenant_id}.{name}.session.status")
+        return json.loads(msg.data)
+    finally:
+        await nc.close()
 
 
 def test_started_sessions_come_back_after_a_restart_of_everything(

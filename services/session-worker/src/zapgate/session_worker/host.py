@@ -185,7 +185,7 @@ class SessionHost:
             part.awaiting.setdefault((waiting.tenant, waiting.session), []).append(waiting)
         rows = await self.store.started_in(partition)
         engines = [self._engine(part, row.tenant, row.session, row.credentials, row.config) for row in rows]
-        await asyncio.gather(*(engine.start() for engine in engines))
+        await asyncio.gather(*(engine.start(resume=True) for engine in engines))
         sub = await self.js.pull_subscribe(
             subjects.partition_commands(partition),
             durable=subjects.partition_consumer(partition),

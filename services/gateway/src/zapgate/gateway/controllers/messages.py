@@ -17,7 +17,14 @@ from zapgate.common.messages import MediaContent, SimulateInbound, TextContent
 from zapgate.gateway.adapters.nats import NatsUnavailable
 from zapgate.gateway.adapters.tables import MessageRow
 from zapgate.gateway.auth import tenant_only
-from zapgate.gateway.controllers.sessions import IdempotencyKey, Name, TenantRequest, existing, tenant_of
+from zapgate.gateway.controllers.sessions import (
+    IdempotencyKey,
+    Name,
+    TenantRequest,
+    existing,
+    simulated,
+    tenant_of,
+)
 from zapgate.gateway.domain.recipients import phone_of
 from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import (
@@ -211,11 +218,7 @@ class MessageController(Controller):
     ) -> CommandAccepted:
         """Simulator only: a contact sends the session a message (it arrives as ``message.received``)."""
         tenant = tenant_of(request)
-        row = await existing(gateway, tenant, name)
-        if row.engine != "simulator":
-            raise ApiError(404, "not_found", f"session {name!r} does not run the simulator engine")
-        if row.status != "CONNECTED":
-            raise ApiError(409, "conflict", f"session {name!r} is {row.status}, not CONNECTED")
+        await simulated(gateway, tenant, name, "CONNECTED")
         sender = recipient(data.from_, "from")
         if data.media is not None:
             kind = data.media.mimetype.split("/")[0]
@@ -234,9 +237,7 @@ class MessageController(Controller):
     ) -> list[Delivery]:
         """Simulator only: what the contacts received from this session; ``count`` > 1 would be a duplicate."""
         tenant = tenant_of(request)
-        row = await existing(gateway, tenant, name)
-        if row.engine != "simulator":
-            raise ApiError(404, "not_found", f"session {name!r} does not run the simulator engine")
+        await simulated(gateway, tenant, name)
         return await deliveries(gateway, tenant, name)
 
     @get(

@@ -64,6 +64,16 @@ async def existing(gateway: GatewayDep, tenant: str, name: str) -> SessionRow:
     return row
 
 
+async def simulated(gateway: GatewayDep, tenant: str, name: str, status: str | None = None) -> SessionRow:
+    """The tenant's simulator session, 404 for other engines, 409 unless it is in ``status``."""
+    row = await existing(gateway, tenant, name)
+    if row.engine != "simulator":
+        raise ApiError(404, "not_found", f"session {name!r} does not run the simulator engine")
+    if status is not None and row.status != status:
+        raise ApiError(409, "conflict", f"session {name!r} is {row.status}, not {status}")
+    return row
+
+
 class SessionController(Controller):
     """``/api/v1/sessions``: a tenant's WhatsApp sessions."""
 
@@ -181,11 +191,7 @@ class SessionController(Controller):
     ) -> CommandAccepted:
         """Simulator only: a phone scans the current QR code."""
         tenant = tenant_of(request)
-        row = await existing(gateway, tenant, name)
-        if row.engine != "simulator":
-            raise ApiError(404, "not_found", f"session {name!r} does not run the simulator engine")
-        if row.status != "SCAN_QR":
-            raise ApiError(409, "conflict", f"session {name!r} is {row.status}, not waiting for a scan")
+        await simulated(gateway, tenant, name, "SCAN_QR")
         command_id = await gateway.commands.send(SimulateScan(tenant=tenant, session=name, phone=data.phone))
         return CommandAccepted(command_id=command_id)
 

@@ -52,8 +52,8 @@ class Engine(Protocol):
 
     status: SessionStatus
 
-    async def start(self) -> None:
-        """Connect: with credentials at once, else through a QR code."""
+    async def start(self, resume: bool = False) -> None:
+        """Connect: with credentials at once, else through a QR code (``resume``: after a takeover)."""
 
     async def stop(self) -> None:
         """Disconnect, keeping credentials (also used when the partition moves)."""

@@ -39,11 +39,16 @@ class SimulatorEngine:
         self.status = status
         await self.events.status(status, reason, self.phone)
 
-    async def start(self) -> None:
-        """Connect with stored credentials, or show QR codes until one is scanned."""
+    async def start(self, resume: bool = False) -> None:
+        """Connect with stored credentials, or show QR codes until one is scanned.
+
+        ``resume``: the session was running before this worker took its partition over (or
+        before a restart), so with credentials it is RECONNECTING rather than STARTING.
+        """
         if self.status in (SessionStatus.CONNECTED, SessionStatus.SCAN_QR, SessionStatus.STARTING):
             return
-        await self._set(SessionStatus.STARTING)
+        resuming = resume and self.phone is not None
+        await self._set(SessionStatus.RECONNECTING if resuming else SessionStatus.STARTING)
         if self.phone is not None:
             await self._connect()
         else:
