@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from zapgate.common.ids import new_id
 
@@ -134,10 +134,19 @@ class SimulateScan(Command):
 CHAT_ID_PATTERN = r"^[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|s\.whatsapp\.net|g\.us|lid|newsletter)$"
 
 
+def no_nul(value: Any) -> Any:
+    """Refuse NUL characters: PostgreSQL cannot store them, and no WhatsApp text carries one."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("NUL characters (\\u0000) are not allowed")
+    return value
+
+
 class Content(BaseModel):
     """Base of message contents."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    _no_nul = field_validator("*", mode="after")(no_nul)
 
 
 class MediaRef(Content):

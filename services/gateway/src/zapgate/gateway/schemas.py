@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from zapgate.common.messages import (
     ContactContent,
@@ -13,13 +21,16 @@ from zapgate.common.messages import (
     ReactionContent,
     SessionConfig,
     TextContent,
+    no_nul,
 )
 
 
 class Request(BaseModel):
-    """Base of request bodies: unknown fields are an error, not silently dropped."""
+    """Base of request bodies: unknown fields are an error, not silently dropped; no NUL characters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _no_nul = field_validator("*", mode="after")(no_nul)
 
 
 class Response(BaseModel):

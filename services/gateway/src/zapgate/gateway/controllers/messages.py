@@ -45,6 +45,7 @@ from zapgate.gateway.state import GatewayDep, GatewayState
 
 ChatId = Annotated[str, PathParameter(description="Chat id (or a phone number)", max_length=128)]
 EXISTS_TIMEOUT = 3.0
+ID_PATTERN = r"^[0-9A-Za-z]{1,26}$"
 
 
 def to_view(row: MessageRow) -> MessageView:
@@ -118,7 +119,7 @@ class MessageController(Controller):
         self, name: Name, gateway: GatewayDep, request: TenantRequest,
         chat: Annotated[str | None, QueryParameter(max_length=128)] = None,
         direction: Annotated[Literal["in", "out"] | None, QueryParameter()] = None,
-        before: Annotated[str | None, QueryParameter(max_length=26, description="Cursor: `next` of the previous page")] = None,
+        before: Annotated[str | None, QueryParameter(pattern=ID_PATTERN, description="Cursor: `next` of the previous page")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> MessagePage:  # fmt: skip
         """The session's messages, newest first, a page at a time."""
@@ -132,7 +133,7 @@ class MessageController(Controller):
 
     @get("/messages/{message_id:str}", responses=error_responses(401, 403, 404))
     async def get_message(
-        self, message_id: Annotated[str, PathParameter(max_length=26)], gateway: GatewayDep,
+        self, message_id: Annotated[str, PathParameter(pattern=ID_PATTERN)], gateway: GatewayDep,
         request: TenantRequest,
     ) -> MessageView:  # fmt: skip
         """One message of the tenant, with its delivery status."""
@@ -247,7 +248,7 @@ class MessageController(Controller):
     )
     async def media(
         self,
-        media_id: Annotated[str, PathParameter(max_length=26)],
+        media_id: Annotated[str, PathParameter(pattern=ID_PATTERN)],
         gateway: GatewayDep,
         request: TenantRequest,
     ) -> Response[bytes]:

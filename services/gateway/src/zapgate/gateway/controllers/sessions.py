@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from zapgate.common.messages import (
+    SESSION_NAME_PATTERN,
     ConfigureSession,
     LogoutSession,
     RequestPairingCode,
@@ -33,7 +34,7 @@ from zapgate.gateway.schemas import (
 )
 from zapgate.gateway.state import GatewayDep
 
-Name = Annotated[str, PathParameter(description="Session name", max_length=63)]
+Name = Annotated[str, PathParameter(description="Session name", pattern=SESSION_NAME_PATTERN)]
 IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", required=False, min_length=1, max_length=200)
 ]
