@@ -117,12 +117,12 @@ class CompatController(Controller):
         """The session's status."""
         return _status(await existing(gateway, tenant_of(request), name))
 
-    @get("/status", responses=error_responses(400, 401, 403, 404))
+    @get("/status", responses=error_responses(400, 401, 403, 404, 422))
     async def status_query(
         self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery = None
     ) -> dict[str, Any]:
         """``GET /status?sessionId=``."""
-        return _status(await existing(gateway, tenant_of(request), _session_id(None, session_id)))
+        return _status(await existing(gateway, tenant_of(request), _valid(_session_id(None, session_id))))
 
     @post("/send-message", status_code=200, responses=error_responses(400, 401, 403, 404, 422, 503))
     async def send_message(

@@ -15,6 +15,7 @@ class HealthController(Controller):
 
     include_in_schema = True
     tags = ["health"]
+    security = [{}]  # public: no key needed (overrides the API-wide requirement in OpenAPI)
 
     @get("/health", exclude_from_auth=True)
     async def health(self) -> Health:

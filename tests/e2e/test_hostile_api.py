@@ -1,0 +1,82 @@
+"""Hostile input against the whole REST API: schemathesis generates requests from /openapi.json.
+
+Every operation, authenticated as a tenant, a bounded number of examples each: no 5xx, and
+every response matches the schema the API publishes (status codes, content types, bodies).
+
+One check is left out: ``positive_data_acceptance`` expects every schema-valid body to be
+accepted, but the API validates more than JSON Schema can say (a phone number's validity for
+its country, "exactly one of url and data", the session's state), and answers those with 422 or
+409 on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from helpers import System, start_system, tenant
+from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = int(os.environ.get("ZAPGATE_SCHEMATHESIS_EXAMPLES", "8"))
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    s = start_system(
+        tmp_path_factory.mktemp("hostile") / ".zapgate",
+        {
+            "ZAPGATE_SIM_SPEED": "20",
+            "ZAPGATE_PARTITIONS": "8",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+        },
+    )
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def tenant_key(system: System) -> str:
+    http = tenant(system, "hostile")
+    assert http.post("/api/v1/sessions", json={"name": "main"}).status_code == 201
+    return str(http.headers["X-Api-Key"])
+
+
+def test_no_server_errors_and_responses_match_the_schema(system: System, tenant_key: str) -> None:
+    api = schemathesis.openapi.from_url(f"{system.url}/openapi.json")
+    failures: list[str] = []
+    operations = 0
+    for result in api.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+            database=None,
+        )  # fmt: skip
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(
+                headers={"X-Api-Key": tenant_key},
+                timeout=10,
+                excluded_checks=[checks.positive_data_acceptance],
+            )
+
+        try:
+            check()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            failures.append(f"{operation.label}: {str(exc)[:1500]}")
+    assert operations > 30
+    assert not failures, "\n\n".join(failures)
+
+
+def test_the_tenant_key_still_works(system: System, tenant_key: str) -> None:
+    response = httpx.get(f"{system.url}/api/v1/me", headers={"X-Api-Key": tenant_key})
+    assert response.status_code == 200
