@@ -119,3 +119,97 @@ def test_filters_by_session_and_type(system: System) -> None:
         except TimeoutError:
             pass
     assert {(f["session"], f["type"]) for f in got} == {("b", "session.qr")}
+
+
+def test_garbage_frames_are_ignored_and_a_slow_reader_is_closed_alone(system: System) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    import nats
+
+    from zapgate.common import subjects
+
+    http = tenant(system, "ws-slow")
+    tenant_id = http.get("/api/v1/me").json()["id"]
+    headers = {"X-Api-Key": http.headers["X-Api-Key"]}
+    # What a client sends is read and ignored, whatever it is.
+    with connect(ws_url(system), additional_headers=headers) as ws:
+        ws.send("garbage{")
+        ws.send(b"\x00\xff\xfe")
+        http.post("/api/v1/sessions", json={"name": "g"})
+        http.post("/api/v1/sessions/g/start")
+        assert frames(ws, lambda fs: len(fs) >= 1)[0]["session"] == "g"
+
+    # A reader that stops reading while events flow fills its bounded buffer and is closed with
+    # 4008, with no gap before the close; a reader beside it gets every frame.
+    import socket
+    import threading
+    import time
+
+    count, size = 3000, 16_000
+    slow_ids: list[str] = []
+    close_code: list[int | None] = []
+    resume = threading.Event()
+    opened = threading.Event()
+
+    def read_slowly() -> None:
+        # A raw client with a small receive window that reads nothing until told to.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+        sock.connect(("127.0.0.1", int(system.url.rsplit(":", 1)[1])))
+        sock.sendall(
+            b"GET /api/v1/ws?sessions=flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + f"X-Api-Key: {headers['X-Api-Key']}\r\n\r\n".encode()
+        )
+        stream = sock.makefile("rb")
+        while stream.readline() not in (b"\r\n", b""):
+            pass
+        opened.set()
+        resume.wait(120)
+        sock.settimeout(30)
+        try:
+            while True:
+                head = stream.read(2)
+                if len(head) < 2:
+                    close_code.append(None)
+                    return
+                length = head[1] & 0x7F
+                if length == 126:
+                    length = int.from_bytes(stream.read(2), "big")
+                elif length == 127:
+                    length = int.from_bytes(stream.read(8), "big")
+                payload = stream.read(length)
+                if head[0] & 0x0F == 0x8:
+                    close_code.append(int.from_bytes(payload[:2], "big"))
+                    return
+                slow_ids.append(json.loads(payload)["id"])
+        except TimeoutError:
+            close_code.append(-1)
+        finally:
+            sock.close()
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    assert opened.wait(10)
+    with connect(ws_url(system, "sessions=flood"), additional_headers=headers, max_queue=None) as fast:
+        time.sleep(0.5)
+
+        async def flood() -> None:
+            nc = await nats.connect(system.info["nats_url"])
+            js = nc.jetstream()
+            now = datetime.now(UTC).isoformat()
+            for i in range(count):
+                event = {"id": f"flood{i}", "tenant": tenant_id, "session": "flood", "type": "session.qr",
+                         "time": now, "schema_version": 1, "value": "x" * size, "index": 0, "expires_at": now}  # fmt: skip
+                await js.publish(subjects.event(tenant_id, "flood", "session.qr"), json.dumps(event).encode())
+            await nc.close()
+
+        asyncio.run(flood())
+        got = frames(fast, lambda fs: len(fs) >= count, within=60)
+        assert [f["id"] for f in got] == [f"flood{i}" for i in range(count)]
+    resume.set()
+    reader.join(120)
+    assert close_code == [4008], (close_code, len(slow_ids), slow_ids[-1:] if slow_ids else None)
+    assert 0 < len(slow_ids) < count
+    assert slow_ids == [f"flood{i}" for i in range(len(slow_ids))]  # in order, no gap, no duplicate

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 SEND_BUFFER = 1000
 CLOSE_TOO_SLOW = 4008
 CLOSE_UNAVAILABLE = 1013
+CLOSE_WAIT = 30.0
+SEND_STALL = 30.0
 
 
 class WsTicket(Body):
@@ -125,13 +127,24 @@ class WebSocketController(Controller):
         try:
             while not receiver.done():
                 if overflow.is_set():
-                    await socket.close(CLOSE_TOO_SLOW, "client too slow: buffer full; reconnect with since")
+                    # The close frame waits behind what the client has not read; a client that
+                    # reads nothing at all gets no close frame, only the end of the handler.
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(CLOSE_WAIT):
+                            await socket.close(
+                                CLOSE_TOO_SLOW, "client too slow: buffer full; reconnect with since"
+                            )
                     return
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(1):
                         item = await queue.get()
-                        await socket.send_json(item, serializer=_dumps)
-        except (WebSocketDisconnect, RuntimeError):
+                except TimeoutError:
+                    continue
+                # Never cancel a send half-way (the frame would be lost); a send stalled this long
+                # ends the socket instead, and the client resumes with since.
+                async with asyncio.timeout(SEND_STALL):
+                    await socket.send_json(item, serializer=_dumps)
+        except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
             receiver.cancel()
