@@ -68,11 +68,11 @@ def start_nats(store: Path) -> ServerProcess:
     return ServerProcess(f"nats://127.0.0.1:{port}", proc)
 
 
-def start_postgres(data_dir: Path) -> ServerProcess:
-    """PostgreSQL 16 from the pgserver wheel on a free port; URL of its ``postgres`` database."""
+def start_postgres(data_dir: Path, port: int | None = None) -> ServerProcess:
+    """PostgreSQL 16 from the pgserver wheel (on a free port unless given); URL of its ``postgres`` database."""
     pg = Postgres(data_dir)
     pg.prepare()
-    port = free_port()
+    port = port or free_port()
     log = open(data_dir / "postgres.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(pg.argv(port), stdout=log, stderr=subprocess.STDOUT, user=pg.user)
     wait_until(lambda: port_open(port), 30, "PostgreSQL to listen")

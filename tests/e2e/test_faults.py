@@ -1,0 +1,72 @@
+"""Faults end to end: the database goes away under the running system, then comes back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import pair, start_nats, start_postgres, start_system, tenant, wait_until, with_database
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(tmp_path: Path) -> None:
+    (tmp_path / "nats").mkdir()
+    nats = start_nats(tmp_path / "nats" / "store")
+    pg_dir = tmp_path / "pg"
+    pg_dir.mkdir()
+    pg = start_postgres(pg_dir)
+    port = int(pg.url.rsplit(":", 1)[1].split("/")[0])
+    system = start_system(
+        tmp_path / ".zapgate",
+        {
+            "ZAPGATE_NATS_URL": nats.url,
+            "ZAPGATE_DATABASE_URL": with_database(pg.url, "zapgate"),
+            "ZAPGATE_LEASE_TTL": "3",
+            "ZAPGATE_SIM_SPEED": "20",
+            "ZAPGATE_PARTITIONS": "8",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+        },
+    )
+    try:
+        http = tenant(system, "pg-outage")
+        pair(http, "main", "5511911119001")
+        assert (
+            http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}}).status_code
+            == 200
+        )
+        before = http.post(
+            "/api/v1/sessions/main/messages", json={"type": "text", "to": "5511987659001", "text": "before"}
+        )
+        assert before.status_code == 202
+
+        pg.stop()
+        body = {"type": "text", "to": "5511987659001", "text": "during"}
+        during = http.post(
+            "/api/v1/sessions/main/messages", json=body, headers={"Idempotency-Key": "outage-1"}
+        )
+        assert during.status_code == 503, during.text
+        assert during.headers["Retry-After"] == "1" and during.json()["error"]["code"] == "unavailable"
+        ready = http.get("/ready")
+        assert ready.status_code == 503 and "postgres" in ready.json()["down"]
+
+        pg = start_postgres(pg_dir, port)
+
+        def accepted() -> bool:
+            retry = http.post(
+                "/api/v1/sessions/main/messages", json=body, headers={"Idempotency-Key": "outage-1"}
+            )
+            return retry.status_code == 202
+
+        wait_until(accepted, 30, "the retried message to be accepted once PostgreSQL is back")
+        wait_until(lambda: http.get("/ready").status_code == 200, 30, "/ready to recover")
+
+        def delivered() -> list[str]:
+            return sorted(d["text"] for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
+
+        wait_until(lambda: delivered() == ["before", "during"], 30, "both messages delivered, once each")
+        assert all(d["count"] == 1 for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
+    finally:
+        system.stop()
+        pg.stop()
+        nats.stop()
