@@ -352,6 +352,9 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
         await stop_all(alive, STOP_GRACE)
+        for child in self.children:
+            if child.proc is not None and child.proc.returncode not in (0, None):
+                say(f"{child.name} exited with {child.proc.returncode} on stop")
         for task in self._tasks:
             task.cancel()
 

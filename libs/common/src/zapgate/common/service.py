@@ -70,12 +70,24 @@ class Service:
         log.info("%s %s started", self.name, self.settings.worker_id)
 
     async def stop(self) -> None:
-        """Stop work first, then close connections."""
+        """Stop work first, then close connections; every step is bounded, so SIGTERM always ends."""
         await self.health.stop()
-        await self.on_stop()
+        try:
+            async with asyncio.timeout(STOP_STEP):
+                await self.on_stop()
+        except TimeoutError:
+            log.error("%s: stopping its work took over %.0fs; closing anyway", self.name, STOP_STEP)
         if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+            try:
+                # nats-py's drain can wait forever on a subscription whose fetch was cancelled.
+                async with asyncio.timeout(5):
+                    await self._nc.drain()
+            except Exception as exc:
+                log.warning(
+                    "%s: NATS drain did not finish (%s); closing", self.name, exc or type(exc).__name__
+                )
+                with contextlib.suppress(Exception):
+                    await self._nc.close()
         if self._engine is not None:
             await self._engine.dispose()
         log.info("%s %s stopped", self.name, self.settings.worker_id)
@@ -99,6 +111,10 @@ async def serve(service: Service) -> None:
     finally:
         log.info("%s stopping", service.name)
         await service.stop()
+
+
+STOP_STEP = 10.0
+"""Seconds the subclass's own shutdown may take before connections are closed anyway."""
 
 
 def run(factory: Callable[[], Service]) -> None:

@@ -63,4 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             security=[{"ApiKey": []}, {"Bearer": []}],
         ),
         debug=False,
+        # Our own handler: Litestar's default logs through a queue thread, whose last records are
+        # lost when uvicorn re-raises SIGTERM at exit.
+        logging_config=None,
     )

@@ -66,6 +66,7 @@ class PartitionManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self.self_stops = 0
+        self._stopping = False
 
     @property
     def worker_id(self) -> str:
@@ -85,12 +86,18 @@ class PartitionManager:
 
     async def stop(self, drain: bool = True) -> None:
         """Stop the loops; with ``drain``, stop every partition and release its lease."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        self._stopping = True
+        stuck: set[asyncio.Task[None]] = set(self._tasks)
+        # nats-py awaits replies with Python 3.11's wait_for, which can swallow a cancellation;
+        # the loops also check _stopping, and a task that ignored one cancel gets another.
+        for _ in range(int(STOP_TIMEOUT / 0.5)):
+            if not stuck:
+                break
             for task in stuck:
-                log.error("task %s did not stop", task.get_name())
+                task.cancel()
+            _, stuck = await asyncio.wait(stuck, timeout=0.5)
+        for task in stuck:
+            log.error("task %s did not stop", task.get_name())
         self._tasks = []
         if not drain:
             return
@@ -104,7 +111,7 @@ class PartitionManager:
 
     async def _renew_loop(self) -> None:
         interval = renew_interval(self.ttl)
-        while True:
+        while not self._stopping:
             started = self.clock()
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
@@ -133,7 +140,7 @@ class PartitionManager:
                     lease.renewed(revision, sent_at)
 
     async def _watchdog_loop(self) -> None:
-        while True:
+        while not self._stopping:
             now = self.clock()
             for partition, lease in list(self.held.items()):
                 if lease.expired(now, self.ttl) and self.held.get(partition) is lease:
@@ -148,7 +155,7 @@ class PartitionManager:
     async def _balance_loop(self) -> None:
         # Let peers that start at the same moment announce themselves before the first claim.
         await asyncio.sleep(min(1.0, renew_interval(self.ttl)))
-        while True:
+        while not self._stopping:
             busy = False
             try:
                 busy = await self.balance()
@@ -161,7 +168,7 @@ class PartitionManager:
 
     async def _watch_loop(self) -> None:
         """Wake the balancer when a lease disappears (released, or expired: the limit marker)."""
-        while True:
+        while not self._stopping:
             try:
                 watcher = await self.leases.kv.watchall(include_history=False)
                 async for entry in watcher:
