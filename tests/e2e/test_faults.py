@@ -70,3 +70,71 @@ def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(
         system.stop()
         pg.stop()
         nats.stop()
+
+
+def test_a_hung_session_is_restarted_and_one_that_keeps_hanging_ends_failed(tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    import nats as nats_client
+
+    system = start_system(
+        tmp_path / ".zapgate",
+        {
+            "ZAPGATE_LEASE_TTL": "3",
+            "ZAPGATE_SIM_SPEED": "20",
+            "ZAPGATE_PARTITIONS": "8",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+            "ZAPGATE_SESSION_HEALTH_INTERVAL": "0.3",
+            "ZAPGATE_SESSION_HEALTH_TIMEOUT": "0.3",
+            "ZAPGATE_SESSION_MAX_RESTARTS": "3",
+        },
+    )
+
+    async def statuses(tenant_id: str, name: str) -> list[dict]:
+        nc = await nats_client.connect(system.info["nats_url"])
+        try:
+            sub = await nc.jetstream().subscribe(
+                f"zg.evt.{tenant_id}.{name}.session.status", stream="ZG_EVENTS", ordered_consumer=True
+            )
+            found = []
+            while True:
+                try:
+                    found.append(json.loads((await sub.next_msg(timeout=0.5)).data))
+                except nats_client.errors.TimeoutError:
+                    return found
+        finally:
+            await nc.close()
+
+    try:
+        http = tenant(system, "hung")
+        tenant_id = http.get("/api/v1/me").json()["id"]
+        # Hangs once: the health check notices, the session reconnects, and it is CONNECTED again.
+        pair(http, "once", "5511911119002")
+        assert http.post("/api/v1/sessions/once/simulator/hang", json={"times": 1}).status_code == 202
+
+        def recovered() -> bool:
+            seen = [(s["status"], s["reason"]) for s in asyncio.run(statuses(tenant_id, "once"))]
+            return ("RECONNECTING", "unresponsive: restart 1 of 3") in seen and seen[-1][0] == "CONNECTED"
+
+        wait_until(recovered, 20, "the hung session to be restarted and CONNECTED")
+        # Hangs on every connection: restarted 3 times with backoff, then FAILED for good.
+        pair(http, "stuck", "5511911119003")
+        assert http.post("/api/v1/sessions/stuck/simulator/hang", json={"times": 100}).status_code == 202
+        wait_until(
+            lambda: http.get("/api/v1/sessions/stuck").json()["status"] == "FAILED",
+            30,
+            "the stuck session to fail",
+        )
+        assert http.get("/api/v1/sessions/stuck").json()["reason"] == "unresponsive: gave up after 3 restarts"
+        restarts = [s for s in asyncio.run(statuses(tenant_id, "stuck")) if s["status"] == "RECONNECTING"]
+        assert [s["reason"] for s in restarts] == [f"unresponsive: restart {n} of 3" for n in (1, 2, 3)]
+        # It stays FAILED: no loop. The other session is unaffected.
+        import time
+
+        time.sleep(2)
+        assert http.get("/api/v1/sessions/stuck").json()["status"] == "FAILED"
+        assert http.get("/api/v1/sessions/once").json()["status"] == "CONNECTED"
+        assert http.post("/api/v1/sessions/stuck/simulator/hang", json={"times": 1}).status_code == 409
+    finally:
+        system.stop()

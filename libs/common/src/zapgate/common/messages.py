@@ -254,6 +254,13 @@ class ConfigureSession(Command):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class SimulateHang(Command):
+    """Simulator only: the engine stops answering while it still claims to be CONNECTED."""
+
+    verb: Literal["hang"] = "hang"
+    times: int = Field(1, ge=1, le=1000, description="How many connections in a row hang")
+
+
 class SimulateInbound(Command):
     """Simulator only: a contact sends the session a message."""
 
@@ -271,7 +278,8 @@ AnyCommand = Annotated[
     | SimulateScan
     | SendMessage
     | ConfigureSession
-    | SimulateInbound,
+    | SimulateInbound
+    | SimulateHang,
     Field(discriminator="verb"),
 ]
 command_adapter: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)

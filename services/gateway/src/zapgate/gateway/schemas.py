@@ -321,3 +321,11 @@ class Delivery(Response):
     text: str | None
     count: int
     delivered_at: datetime
+
+
+class HangRequest(Request):
+    """Simulator only: make the session's connection stop answering."""
+
+    times: int = Field(
+        1, ge=1, le=1000, description="How many connections in a row hang (each restart is one)"
+    )

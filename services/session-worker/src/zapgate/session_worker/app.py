@@ -10,6 +10,7 @@ from zapgate.session_worker.adapters.messages import MessageStore
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.domain.crypto import CredentialCipher
+from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.host import SessionHost
 from zapgate.session_worker.partitions import PartitionManager
 from zapgate.session_worker.settings import Settings
@@ -57,6 +58,11 @@ class SessionWorker(Service):
             worker_id,
             self.settings.partitions,
             self.settings.sim_speed,
+        )
+        self._host.health = HealthPolicy(
+            interval=self.settings.session_health_interval,
+            timeout=self.settings.session_health_timeout,
+            max_restarts=self.settings.session_max_restarts,
         )
         self._manager = PartitionManager(
             await LeaseStore.open(self.js, worker_id),

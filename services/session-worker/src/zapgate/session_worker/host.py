@@ -38,6 +38,7 @@ from zapgate.common.messages import (
     SessionConfig,
     SessionStatus,
     SessionStatusChanged,
+    SimulateHang,
     SimulateInbound,
     SimulateScan,
     StartSession,
@@ -50,6 +51,7 @@ from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
 from zapgate.session_worker.domain.crypto import CredentialCipher
+from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.domain.pacing import wa_message_id
 from zapgate.session_worker.engines.simulator import SimulatorEngine
 from zapgate.session_worker.sender import AckWriter, Report, Sender
@@ -60,7 +62,6 @@ FETCH_BATCH = 64
 MAX_DELIVER = 5
 PUBLISH_TRIES = 20
 EXPIRY_SWEEP = 1.0
-
 Key = tuple[str, str]
 
 
@@ -173,6 +174,10 @@ class SessionHost:
         self.sim_speed = sim_speed
         self.held: dict[int, Partition] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.health = HealthPolicy()
+        self._health_task: asyncio.Task[None] | None = None
+        self._restarts: dict[Key, int] = {}
+        self._recovering: set[Key] = set()
         self.acks = AckWriter(messages, self._report_ack)
 
     # ---------------------------------------------------------------- partitions
@@ -326,6 +331,7 @@ class SessionHost:
         """Carry out one valid command."""
         tenant, session = command.tenant, command.session
         if isinstance(command, StartSession | RestartSession):
+            self._restarts.pop((tenant, session), None)
             await self.store.set_desired(tenant, session, part.number, "started", "simulator")
             if isinstance(command, StartSession) and command.config is not None:
                 await self._configure(part, tenant, session, command.config)
@@ -352,6 +358,14 @@ class SessionHost:
             await engine.pair(command.phone)
         elif isinstance(command, ConfigureSession):
             await self._configure(part, tenant, session, command.config)
+        elif isinstance(command, SimulateHang):
+            running = part.sessions.get((tenant, session))
+            if running is None or not await running.hang(command.times):
+                await self.publish(
+                    CommandRejected(tenant=tenant, session=session, command_id=command.id,
+                                    subject=subjects.command(part.number, tenant, session, command.verb),
+                                    reason="session not connected")
+                )  # fmt: skip
         elif isinstance(command, SimulateInbound):
             running = part.sessions.get((tenant, session))
             if running is None or not await running.inbound(command.sender, command.content):
@@ -452,7 +466,47 @@ class SessionHost:
     def start_sweeper(self) -> None:
         """Fail unsent messages whose ``expires_at`` passed, even while their session is down; write acks."""
         self._sweeper = asyncio.create_task(self._sweep(), name="expiry-sweeper")
+        self._health_task = asyncio.create_task(self._check_health(), name="session-health")
         self.acks.start()
+
+    async def _check_health(self) -> None:
+        while True:
+            await asyncio.sleep(self.health.interval)
+            checks = [
+                self._check(part, key, engine)
+                for part in list(self.held.values())
+                for key, engine in list(part.sessions.items())
+                if engine.status == SessionStatus.CONNECTED and key not in self._recovering
+            ]
+            await asyncio.gather(*checks, return_exceptions=True)
+
+    async def _check(self, part: Partition, key: Key, engine: SimulatorEngine) -> None:
+        try:
+            async with asyncio.timeout(self.health.timeout):
+                await engine.ping()
+        except TimeoutError:
+            self._recovering.add(key)
+            task = asyncio.create_task(self._recover(part, key, engine), name=f"recover:{key[0]}/{key[1]}")
+            task.add_done_callback(lambda _: self._recovering.discard(key))
+            return
+        self._restarts.pop(key, None)  # healthy again: the next failure starts a new count
+
+    async def _recover(self, part: Partition, key: Key, engine: SimulatorEngine) -> None:
+        """Restart an unresponsive session with backoff; after too many tries, FAILED for good."""
+        restart = self._restarts.get(key, 0) + 1
+        self._restarts[key] = restart
+        limit = self.health.max_restarts
+        if restart > limit:
+            log.error("session %s/%s unresponsive after %d restarts: giving up", *key, limit)
+            part.sessions.pop(key, None)
+            self._restarts.pop(key, None)
+            await engine.give_up(f"unresponsive: gave up after {limit} restarts")
+            return
+        delay = self.health.backoff(restart)
+        log.warning("session %s/%s unresponsive: restart %d of %d in %.1fs", *key, restart, limit, delay)
+        await asyncio.sleep(delay)
+        if part.sessions.get(key) is engine and self.held.get(part.number) is part:
+            await engine.recover(f"unresponsive: restart {restart} of {limit}")
 
     async def _sweep(self) -> None:
         while True:
@@ -467,10 +521,11 @@ class SessionHost:
 
     async def close(self) -> None:
         """Halt everything (drain already stopped the partitions through the lease manager)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._health_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.acks.close()
         for partition in list(self.held):
             await self.lost(partition, self.held[partition].epoch, "close")

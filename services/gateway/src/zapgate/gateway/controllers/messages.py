@@ -13,7 +13,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from zapgate.common import subjects
-from zapgate.common.messages import MediaContent, SimulateInbound, TextContent
+from zapgate.common.messages import MediaContent, SimulateHang, SimulateInbound, TextContent
 from zapgate.gateway.adapters.nats import NatsUnavailable
 from zapgate.gateway.adapters.tables import MessageRow
 from zapgate.gateway.auth import tenant_only
@@ -33,6 +33,7 @@ from zapgate.gateway.schemas import (
     CommandAccepted,
     ContactView,
     Delivery,
+    HangRequest,
     InboundRequest,
     MessageAccepted,
     MessagePage,
@@ -230,6 +231,19 @@ class MessageController(Controller):
             assert data.text is not None
             content = TextContent(text=data.text)
         command = SimulateInbound(tenant=tenant, session=name, sender=sender, content=content)
+        return CommandAccepted(command_id=await gateway.commands.send(command))
+
+    @post(
+        "/sessions/{name:str}/simulator/hang", status_code=202,
+        responses=error_responses(401, 403, 404, 409, 422, 503),
+    )  # fmt: skip
+    async def simulator_hang(
+        self, name: Name, data: JSONBody[HangRequest], gateway: GatewayDep, request: TenantRequest
+    ) -> CommandAccepted:
+        """Simulator only: the connection stops answering (``times`` connections in a row) while CONNECTED."""
+        tenant = tenant_of(request)
+        await simulated(gateway, tenant, name, "CONNECTED")
+        command = SimulateHang(tenant=tenant, session=name, times=data.times)
         return CommandAccepted(command_id=await gateway.commands.send(command))
 
     @get("/sessions/{name:str}/simulator/deliveries", responses=error_responses(401, 403, 404, 503))

@@ -88,6 +88,26 @@ class SimNetwork:
             return False
         return True
 
+    async def set_hang(self, account: str, times: int) -> None:
+        """The next ``times`` connections of ``account`` hang (stop answering) once connected."""
+        await self.kv.put(f"hang.{account}", str(times).encode())
+
+    async def take_hang(self, account: str) -> bool:
+        """Whether this new connection of ``account`` hangs (one of the counted ones)."""
+        while True:
+            try:
+                entry = await self.kv.get(f"hang.{account}")
+            except KeyNotFoundError:
+                return False
+            left = int(entry.value or b"0")
+            if left <= 0:
+                return False
+            try:
+                await self.kv.update(f"hang.{account}", str(left - 1).encode(), last=entry.revision)
+                return True
+            except KeyWrongLastSequenceError:
+                continue
+
     async def replaced_count(self) -> int:
         """How many live connections were kicked by a second connection of their account."""
         try:

@@ -75,3 +75,12 @@ class Engine(Protocol):
 
     async def on_whatsapp(self, chat: str) -> bool:
         """Whether the chat's number has WhatsApp."""
+
+    async def ping(self) -> None:
+        """Return once the connection answers (a health check bounds how long that may take)."""
+
+    async def recover(self, reason: str) -> None:
+        """Drop an unresponsive connection and connect again (status RECONNECTING with ``reason``)."""
+
+    async def give_up(self, reason: str) -> None:
+        """Disconnect for good: status FAILED with ``reason``."""

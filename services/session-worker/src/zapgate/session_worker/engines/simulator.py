@@ -34,6 +34,7 @@ class SimulatorEngine:
         self._pairing_phone: str | None = None
         self.tenant, self.session = owner.split("/", 1)
         self._acks: set[asyncio.Task[None]] = set()
+        self._hung = False
 
     async def _set(self, status: SessionStatus, reason: str | None = None) -> None:
         self.status = status
@@ -68,6 +69,7 @@ class SimulatorEngine:
         assert self.phone is not None
         self._conn_id = new_id()
         await self.network.connect(self.phone, self._conn_id, self.owner, self._replaced)
+        self._hung = await self.network.take_hang(self.phone)
         await self._set(SessionStatus.CONNECTED)
         await self.events.connected()
 
@@ -99,6 +101,34 @@ class SimulatorEngine:
                 await asyncio.sleep(delay - waited)
                 waited = delay
             await self.events.message_status(message_id, wa_id, chat, MessageState(status))
+
+    async def ping(self) -> None:
+        """Answer a health check; a hung connection never does."""
+        if self._hung:
+            await asyncio.Event().wait()
+
+    async def hang(self, times: int) -> bool:
+        """Simulator only: this connection, and the next ``times - 1``, stop answering."""
+        if self.status != SessionStatus.CONNECTED or self.phone is None:
+            return False
+        self._hung = True
+        await self.network.set_hang(self.phone, times - 1)
+        return True
+
+    async def recover(self, reason: str) -> None:
+        """Drop an unresponsive connection and connect again with the stored credentials."""
+        await self._disconnect()
+        self._hung = False
+        self.status = SessionStatus.STOPPED
+        await self._set(SessionStatus.RECONNECTING, reason)
+        if self.phone is not None:
+            await self._connect()
+
+    async def give_up(self, reason: str) -> None:
+        """Disconnect for good after repeated failures: FAILED with the reason."""
+        await self._disconnect()
+        self._hung = False
+        await self._set(SessionStatus.FAILED, reason)
 
     async def typing(self, chat: str, seconds: float) -> None:
         """The contact sees 'typing…' for ``seconds`` (÷ speed)."""
