@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test lint typecheck test-unit test-integration test-e2e bench migrate format clean
+.PHONY: help install run test lint typecheck test-unit test-integration test-e2e bench chaos migrate format clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ test: lint typecheck ## ruff, mypy and the whole test suite
 
 bench: install ## Benchmarks on a real stack; figures go to docs/benchmarks.md (BENCH="failover" for one)
 	$(RUN) python -m bench $(BENCH)
+
+chaos: install ## Chaos run: sends while workers are killed, then checks nothing was lost (CHAOS="messages sessions")
+	$(RUN) python bench/chaos.py $(CHAOS)
 
 format: install ## Apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
