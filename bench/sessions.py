@@ -91,8 +91,12 @@ async def statuses(http: httpx.AsyncClient) -> dict[str, str]:
     return {s["name"]: s["status"] for s in (await call(http, "GET", "/api/v1/sessions")).json()}
 
 
-async def pair_many(stack: Stack, key: str, count: int, concurrency: int = 32) -> None:
-    """Create, start and pair ``count`` sessions; returns when all are CONNECTED."""
+async def pair_many(stack: Stack, key: str, count: int, concurrency: int = 32, area: str = "11") -> None:
+    """Create, start and pair ``count`` sessions; returns when all are CONNECTED.
+
+    Phones are ``55<area>9`` and the session number, so tenants given different areas pair
+    different accounts (one account paired twice replaces its first link, as on WhatsApp).
+    """
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=stack.system.url, headers={"X-Api-Key": key}, limits=limits, timeout=60
@@ -107,7 +111,7 @@ async def pair_many(stack: Stack, key: str, count: int, concurrency: int = 32) -
 
         async def scan(name: str) -> None:
             async with semaphore:
-                phone = "55119" + name[1:].rjust(8, "0")
+                phone = f"55{area}9" + name[1:].rjust(8, "0")
                 await call(http, "POST", f"/api/v1/sessions/{name}/simulator/scan", json={"phone": phone})
 
         # In batches: a QR code waits 160 s for its scan, less than it takes to start thousands.

@@ -1,0 +1,19 @@
+"""The chaos run's short form: sends while workers are killed with kill -9, then every check."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.chaos import chaos
+
+pytestmark = pytest.mark.e2e
+
+
+def test_short_chaos_run_loses_nothing() -> None:
+    result = asyncio.run(chaos(messages=400, per_tenant=3, kill_every=1.5))
+    failed = [name for name, ok in result["checks"].items() if not ok]
+    assert not failed, (failed, result["figures"])
+    assert result["figures"]["kills"] >= 1
+    assert result["figures"]["deliveries"] == result["figures"]["messages_accepted"] == 400
