@@ -358,30 +358,26 @@ class SessionHost:
             await engine.pair(command.phone)
         elif isinstance(command, ConfigureSession):
             await self._configure(part, tenant, session, command.config)
+        elif isinstance(command, SimulateHang | SimulateInbound | SimulateScan):
+            await self._simulate(part, command)
+
+    async def _simulate(
+        self, part: Partition, command: SimulateHang | SimulateInbound | SimulateScan
+    ) -> None:
+        """The simulator's own commands; one the session's state does not allow is rejected."""
+        engine = part.sessions.get((command.tenant, command.session))
+        if isinstance(command, SimulateScan):
+            done, reason = engine is not None and await engine.scan(command.phone), "not waiting for a scan"
         elif isinstance(command, SimulateHang):
-            running = part.sessions.get((tenant, session))
-            if running is None or not await running.hang(command.times):
-                await self.publish(
-                    CommandRejected(tenant=tenant, session=session, command_id=command.id,
-                                    subject=subjects.command(part.number, tenant, session, command.verb),
-                                    reason="session not connected")
-                )  # fmt: skip
-        elif isinstance(command, SimulateInbound):
-            running = part.sessions.get((tenant, session))
-            if running is None or not await running.inbound(command.sender, command.content):
-                await self.publish(
-                    CommandRejected(tenant=tenant, session=session, command_id=command.id,
-                                    subject=subjects.command(part.number, tenant, session, command.verb),
-                                    reason="session not connected")
-                )  # fmt: skip
-        elif isinstance(command, SimulateScan):
-            waiting = part.sessions.get((tenant, session))
-            if waiting is None or not await waiting.scan(command.phone):
-                await self.publish(
-                    CommandRejected(tenant=tenant, session=session, command_id=command.id,
-                                    subject=subjects.command(part.number, tenant, session, command.verb),
-                                    reason="not waiting for a scan")
-                )  # fmt: skip
+            done, reason = engine is not None and await engine.hang(command.times), "session not connected"
+        else:
+            done = engine is not None and await engine.inbound(command.sender, command.content)
+            reason = "session not connected"
+        if not done:
+            await self.publish(
+                CommandRejected(tenant=command.tenant, session=command.session, command_id=command.id, reason=reason,
+                                subject=subjects.command(part.number, command.tenant, command.session, command.verb))
+            )  # fmt: skip
 
     async def _query(self, part: Partition, msg: Msg) -> None:
         """Answer a query about a running session (``zg.rpc.<p>.<tenant>.<session>.<verb>``)."""
