@@ -60,16 +60,18 @@ async def test_message_status_only_moves_forward_whatever_the_order(database_url
         sessions = make_sessionmaker(engine)
         tenant, _ = await TenantRepository(sessions).create_tenant("acks")
         messages = MessageRepository(sessions, engine)
-        row, created = await messages.accept(
-            {"id": "01JMSG0000000000000000000A", "tenant_id": tenant.id, "session": "main",
-             "chat": "5511987654321@c.us", "type": "text", "content": {"type": "text", "text": "hi"},
-             "idempotency_key": "k", "expires_at": None}
-        )  # fmt: skip
-        assert created
-        again, created_again = await messages.accept({**{"id": "01JMSG0000000000000000000B"}, **{
-            "tenant_id": tenant.id, "session": "main", "chat": "5511987654321@c.us", "type": "text",
-            "content": {"type": "text", "text": "hi"}, "idempotency_key": "k", "expires_at": None}})  # fmt: skip
-        assert not created_again and again.id == row.id  # the key names the first message
+        await SessionRepository(sessions).create(tenant.id, "main", "simulator", {}, 0)
+        first = {"id": "01JMSG0000000000000000000A", "tenant_id": tenant.id, "session": "main",
+                 "chat": "5511987654321@c.us", "type": "text", "content": {"type": "text", "text": "hi"},
+                 "idempotency_key": "k", "expires_at": None}  # fmt: skip
+        created = await messages.record(first)
+        row = await messages.get(tenant.id, first["id"])
+        assert created and row is not None
+        created_again = await messages.record({**first, "id": "01JMSG0000000000000000000B"})
+        again = await messages.by_key(tenant.id, "k")
+        assert (
+            not created_again and again is not None and again.id == row.id
+        )  # the key names the first message
 
         def status(s: MessageState, tenant_id: str = tenant.id) -> MessageStatusChanged:
             return MessageStatusChanged(

@@ -70,7 +70,8 @@ async def accept_message(
     chat = recipient(body.to)
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise ApiError(422, "validation_error", "expires_at needs a time zone, e.g. 2026-01-01T12:00:00Z")
-    if idempotency_key is not None:
+    if idempotency_key is not None and isinstance(body, SendMedia):
+        # A retry must not upload its media again; other bodies find the key on insert.
         earlier = await gateway.messages.by_key(tenant, idempotency_key)
         if earlier is not None:
             return await _again(gateway, earlier)
@@ -80,11 +81,13 @@ async def accept_message(
         "content": content.model_dump(mode="json"), "idempotency_key": idempotency_key,
         "expires_at": body.expires_at.astimezone(UTC) if body.expires_at else None,
     }  # fmt: skip
-    if not await gateway.messages.accept_fast(row):
-        if await gateway.sessions_repo.get(tenant, session) is None:
+    if not await gateway.messages.record(row):
+        earlier = await gateway.messages.by_key(tenant, idempotency_key) if idempotency_key else None
+        if earlier is not None:
+            return await _again(gateway, earlier)
+        # No key conflict, so the session was missing; it may have been created meanwhile.
+        if await gateway.sessions_repo.get(tenant, session) is None or not await gateway.messages.record(row):
             raise ApiError(404, "not_found", f"session {session!r} not found")
-        earlier, _ = await gateway.messages.accept(row)
-        return await _again(gateway, earlier)
     command = SendMessage(
         id=row["id"], tenant=tenant, session=session, to=chat, content=content, expires_at=row["expires_at"]
     )

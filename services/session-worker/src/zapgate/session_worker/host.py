@@ -235,8 +235,10 @@ class SessionHost:
         part.sessions[key] = engine
         sender = part.senders.get(key)
         if sender is None:
-            sender = Sender(self.messages, engine, pacing_of(config), self._reporter(tenant, session))
-            part.senders[key] = sender.bind(tenant, session)
+            sender = Sender(
+                self.messages, engine, pacing_of(config), self._reporter(tenant, session), tenant, session
+            )
+            part.senders[key] = sender
         else:
             sender.engine = engine
         hosted.sender = sender

@@ -30,20 +30,23 @@ Report = Callable[[WorkerMessageRow, MessageState, str | None], Awaitable[None]]
 class Sender:
     """One per running session; ``kick()`` whenever messages may be waiting."""
 
-    def __init__(self, store: MessageStore, engine: Engine, pacing: PacingConfig, report: Report) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        engine: Engine,
+        pacing: PacingConfig,
+        report: Report,
+        tenant: str,
+        session: str,
+    ) -> None:
         self.store = store
         self.engine = engine
         self.bucket = TokenBucket(pacing, time.monotonic())
         self.report = report
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.tenant = ""
-        self.session = ""
-
-    def bind(self, tenant: str, session: str) -> Sender:
-        """Name the session whose outbox this drains."""
-        self.tenant, self.session = tenant, session
-        return self
+        self.tenant = tenant
+        self.session = session
 
     def configure(self, pacing: PacingConfig) -> None:
         """New pacing options take effect from the next message."""

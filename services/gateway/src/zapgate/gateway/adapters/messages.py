@@ -50,7 +50,7 @@ class AcceptBatcher:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._running = False
 
-    async def insert(self, row: dict[str, Any]) -> bool:
+    async def record(self, row: dict[str, Any]) -> bool:
         """Insert one message if its session exists and its key is new; False otherwise."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
@@ -112,35 +112,12 @@ class MessageRepository:
         self.sessions = sessions
         self.batcher = AcceptBatcher(engine)
 
-    async def accept_fast(self, row: dict[str, Any]) -> bool:
+    async def record(self, row: dict[str, Any]) -> bool:
         """Record an outgoing message if its session exists and its key is new (batched with others).
 
-        False when nothing was inserted; ``accept`` then tells which of the two it was.
+        False when nothing was inserted: the session does not exist, or the key was used before.
         """
-        return await self.batcher.insert(row)
-
-    async def accept(self, row: dict[str, Any]) -> tuple[MessageRow, bool]:
-        """Record an outgoing message; with an idempotency key already used, the earlier one and False."""
-        now = utcnow()
-        values = {**row, "direction": "out", "status": "queued", "rank": 0, "seen": True,
-                  "created_at": now, "updated_at": now}  # fmt: skip
-        query = insert(MessageRow).values(**values).on_conflict_do_nothing().returning(MessageRow)
-        async with self.sessions() as db:
-            created = (await db.scalars(query)).first()
-            await db.commit()
-            if created is not None:
-                return created, True
-            earlier = (
-                await db.scalars(
-                    select(MessageRow).where(
-                        MessageRow.tenant_id == row["tenant_id"],
-                        MessageRow.idempotency_key == row["idempotency_key"],
-                    )
-                )
-            ).first()
-        if earlier is None:  # the conflict was on the id itself, which is a fresh ULID: cannot happen
-            raise RuntimeError("message neither inserted nor found")
-        return earlier, False
+        return await self.batcher.record(row)
 
     async def by_key(self, tenant_id: str, key: str) -> MessageRow | None:
         """The message the tenant sent with this idempotency key, if any."""

@@ -103,8 +103,6 @@ class Projector:
             await self.repo.apply_status(event)
         elif isinstance(event, QrCodeIssued):
             await self.repo.apply_qr(event)
-        elif isinstance(event, MessageStatusChanged):
-            await self.messages.apply_statuses([event])
         elif isinstance(event, MessageReceived):
             await self.messages.apply_received(event)
 

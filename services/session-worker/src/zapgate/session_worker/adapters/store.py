@@ -18,28 +18,25 @@ class SessionStore:
 
     async def set_desired(self, tenant: str, session: str, partition: int, desired: str, engine: str) -> None:
         """Remember whether a session should run (it comes back after any restart until stopped)."""
-        query = (
-            insert(WorkerSessionRow)
-            .values(tenant=tenant, session=session, partition=partition, engine=engine, desired=desired,
-                    updated_at=utcnow())
-            .on_conflict_do_update(
-                index_elements=["tenant", "session"], set_={"desired": desired, "updated_at": utcnow()}
-            )
-        )  # fmt: skip
-        async with self.sessions() as db:
-            await db.execute(query)
-            await db.commit()
+        await self._upsert(
+            tenant, session, partition, {"engine": engine, "desired": desired}, {"desired": desired}
+        )
 
     async def set_config(self, tenant: str, session: str, partition: int, config: dict[str, object]) -> None:
         """Store a session's options (pacing)."""
+        await self._upsert(tenant, session, partition, {"config": config}, {"config": config})
+
+    async def _upsert(
+        self, tenant: str, session: str, partition: int, new: dict[str, object], changes: dict[str, object]
+    ) -> None:
+        """Insert the session's row with ``new`` values, or apply ``changes`` to the existing one."""
         query = (
             insert(WorkerSessionRow)
-            .values(tenant=tenant, session=session, partition=partition, engine="simulator", desired="stopped",
-                    config=config, updated_at=utcnow())
+            .values(tenant=tenant, session=session, partition=partition, updated_at=utcnow(), **new)
             .on_conflict_do_update(
-                index_elements=["tenant", "session"], set_={"config": config, "updated_at": utcnow()}
+                index_elements=["tenant", "session"], set_={**changes, "updated_at": utcnow()}
             )
-        )  # fmt: skip
+        )
         async with self.sessions() as db:
             await db.execute(query)
             await db.commit()
