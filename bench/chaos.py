@@ -1,29 +1,39 @@
-"""Chaos run (reduced form of issue 5): send while workers are killed, then check nothing was lost.
+"""Chaos run (issue 5): send while workers, gateways, nats-server and PostgreSQL fail; lose nothing.
 
-Three workers, CONNECTED sessions of two tenants, one reconnecting WebSocket client per tenant
-(resuming with ``since``), messages sent with idempotency keys and retried on connection errors
-and 5xx. Every few seconds a random worker is killed with ``kill -9`` (the dev stack restarts it).
-At the end it checks and prints:
+Three workers and two gateways on a nats-server (file storage) and a PostgreSQL that the run
+starts itself, so that it can restart them. CONNECTED sessions of two tenants, one WebSocket
+client per tenant that reconnects with ``since`` (to either gateway), and messages sent with
+idempotency keys through both gateways, retried on connection errors and 5xx with the same key.
+While they are sent:
+
+- a random worker is killed with ``kill -9`` every few seconds (the dev stack restarts it);
+- on a fixed schedule: nats-server is restarted, PostgreSQL is restarted, a gateway is killed
+  with ``kill -9`` (the dev stack restarts it), and nats-server is restarted again.
+
+The sends are paced so that they span the whole schedule. At the end it checks and prints:
 
 - every accepted message reached its contact exactly once and reached ``delivered`` or ``read``;
 - every WebSocket client saw every event of its tenant, each once, in stream order;
-- no account was connected twice (the simulated network's replaced count is 0) and no session
-  is left STARTING or RECONNECTING;
-- how long each session was unavailable, p50/p99/max.
+- no account was connected twice (the simulated network's replaced count is 0) and every
+  session is CONNECTED (none STARTING, RECONNECTING or FAILED);
+- how long sessions were unavailable after each fault, p50/p99/max.
 
-Not yet in this form: a second gateway, and restarts of nats-server and PostgreSQL.
 ``python bench/chaos.py [messages] [sessions per tenant]``; exits 1 if a check fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import random
 import signal
 import sys
+import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,20 +45,85 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
 
-from helpers import replaced_connections
+from helpers import replaced_connections, start_nats, start_postgres, wait_until, with_database
 
 from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
 
 KILL_EVERY = 4.0
+FAULT_EVERY = 15.0
+DOWN_FOR = 2.0  # how long a restarted server stays down: longer than a lease can go unrenewed
+# nats-server twice, PostgreSQL once, a gateway once (issue 5), spread over the run.
+SCHEDULE = ("nats", "postgres", "gateway", "nats")
 TO = "5511987650001"
+Fault = tuple[float, str, int | None]  # (time, what, pid of the killed process)
+
+
+class Servers:
+    """The nats-server and PostgreSQL of the run, restarted in place (same port, same data)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "nats").mkdir(parents=True, exist_ok=True)
+        (root / "pg").mkdir(parents=True, exist_ok=True)
+        self.nats = start_nats(self.root / "nats" / "store")
+        self.pg = start_postgres(self.root / "pg")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The stack's environment for these servers."""
+        return {
+            "ZAPGATE_NATS_URL": self.nats.url,
+            "ZAPGATE_DATABASE_URL": with_database(self.pg.url, "zapgate"),
+        }
+
+    def restart_nats(self, down: float) -> None:
+        """Stop nats-server (SIGTERM); after ``down`` s start it again on its port with its file store."""
+        self.nats.stop()
+        time.sleep(down)
+        self.nats = start_nats(self.root / "nats" / "store", self.nats.port)
+
+    def restart_postgres(self, down: float) -> None:
+        """Stop PostgreSQL (fast shutdown); after ``down`` s start it again on its port with its data."""
+        self.pg.stop(signal.SIGINT)
+        time.sleep(down)
+        self.pg = start_postgres(self.root / "pg", self.pg.port)
+        wait_until(lambda: _accepts(self.pg.url), 30, "PostgreSQL to accept connections")
+
+    def stop(self) -> None:
+        """Stop both."""
+        self.nats.stop()
+        self.pg.stop(signal.SIGINT)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _accepts(url: str) -> bool:
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
 
 
 class Client:
     """A tenant's WebSocket client that reconnects with ``since`` and records every frame."""
 
-    def __init__(self, stack: Stack, key: str) -> None:
+    def __init__(self, stack: Stack, key: str, first: int = 0) -> None:
         self.stack = stack
         self.key = key
+        self.urls = [u.replace("http://", "ws://") + "/api/v1/ws" for u in stack.system.info["gateway_urls"]]
+        self.first = first
         self.frames: list[dict[str, Any]] = []
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
@@ -60,8 +135,9 @@ class Client:
         while True:
             since = f"?since={self.frames[-1]['seq']}" if self.frames else "?since=0"
             try:
+                url = self.urls[(self.first + self.reconnects) % len(self.urls)]  # then the other gateway
                 async with websockets.connect(
-                    self.stack.ws + since, additional_headers={"X-Api-Key": self.key}, max_queue=None
+                    url + since, additional_headers={"X-Api-Key": self.key}, max_queue=None
                 ) as ws:
                     async for raw in ws:
                         self.frames.append(json.loads(raw))
@@ -77,56 +153,94 @@ class Client:
         self._task.cancel()
 
 
-async def send_all(stack: Stack, key: str, names: list[str], count: int, tag: str) -> dict[str, str]:
-    """Send ``count`` texts round-robin over the sessions; retry with the same key until accepted."""
+async def send_all(
+    stack: Stack, key: str, names: list[str], count: int, tag: str, span: float, retries: Counter[str]
+) -> dict[str, str]:
+    """Send ``count`` texts round-robin over the sessions and the gateways, paced over ``span`` s.
+
+    Each is retried with the same key, on the other gateway, until accepted.
+    """
     accepted: dict[str, str] = {}
     limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(
-        base_url=stack.system.url, headers={"X-Api-Key": key}, limits=limits, timeout=30
-    ) as http:
-        semaphore = asyncio.Semaphore(16)
+    clients = [
+        httpx.AsyncClient(base_url=url, headers={"X-Api-Key": key}, limits=limits, timeout=30)
+        for url in stack.system.info["gateway_urls"]
+    ]
+    semaphore = asyncio.Semaphore(16)
+    started = time.monotonic()
 
-        async def one(i: int) -> None:
-            text = f"{tag}-{i}"
-            body = {"type": "text", "to": TO, "text": text}
-            async with semaphore:
-                while True:
-                    try:
-                        response = await http.post(
-                            f"/api/v1/sessions/{names[i % len(names)]}/messages",
-                            json=body,
-                            headers={"Idempotency-Key": text},
-                        )
-                    except httpx.HTTPError:
-                        await asyncio.sleep(0.2)
-                        continue
-                    if response.status_code == 202:
-                        accepted[response.json()["id"]] = text
-                        return
-                    if response.status_code < 500:
-                        raise AssertionError(f"{text}: {response.status_code} {response.text}")
+    async def one(i: int) -> None:
+        text = f"{tag}-{i}"
+        body = {"type": "text", "to": TO, "text": text}
+        await asyncio.sleep(max(0.0, started + span * i / count - time.monotonic()))
+        attempt = i
+        async with semaphore:
+            while True:
+                http = clients[attempt % len(clients)]
+                attempt += 1
+                try:
+                    response = await http.post(
+                        f"/api/v1/sessions/{names[i % len(names)]}/messages",
+                        json=body,
+                        headers={"Idempotency-Key": text},
+                    )
+                except httpx.HTTPError:
+                    retries["connection error"] += 1
                     await asyncio.sleep(0.2)
+                    continue
+                if response.status_code == 202:
+                    accepted[response.json()["id"]] = text
+                    return
+                if response.status_code < 500:
+                    raise AssertionError(f"{text}: {response.status_code} {response.text}")
+                retries[str(response.status_code)] += 1
+                await asyncio.sleep(0.2)
 
+    try:
         await asyncio.gather(*(one(i) for i in range(count)))
+    finally:
+        for http in clients:
+            await http.aclose()
     return accepted
 
 
-async def killer(stack: Stack, stop: asyncio.Event, kills: dict[int, float], every: float) -> None:
-    """kill -9 a random worker every few seconds (the dev stack restarts it); records pid → time."""
+async def killer(stack: Stack, stop: asyncio.Event, faults: list[Fault], every: float) -> None:
+    """kill -9 a random worker every few seconds (the dev stack restarts it)."""
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
             return
-        except TimeoutError:
-            pass
         name = random.choice([n for n in stack.system.info["children"] if n.startswith("worker-")])
-        pid = current_pid(stack, name)
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                kills[pid] = time.time()
-            except ProcessLookupError:
-                pass
+        kill(stack, name, faults)
+
+
+def kill(stack: Stack, name: str, faults: list[Fault], what: str = "kill") -> None:
+    """kill -9 a child of the stack now; record it as ``what``."""
+    pid = current_pid(stack, name)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            faults.append((time.time(), what, pid))
+
+
+async def disrupt(stack: Stack, servers: Servers, faults: list[Fault], every: float) -> dict[str, float]:
+    """The schedule of server restarts and a gateway kill, one every ``every`` s; returns outage times."""
+    outages: dict[str, float] = {}
+    for n, what in enumerate(SCHEDULE):
+        await asyncio.sleep(every)
+        began = time.time()
+        if what == "gateway":
+            kill(stack, "gateway-2", faults, "gateway")
+            url = stack.system.info["gateway_urls"][1]
+            back = functools.partial(_ready, url)
+            await asyncio.to_thread(wait_until, back, 60, "the killed gateway to come back")
+        else:
+            faults.append((began, what, None))
+            await asyncio.to_thread(
+                servers.restart_nats if what == "nats" else servers.restart_postgres, DOWN_FOR
+            )
+        outages[f"{what}_{n}_down_s"] = round(time.time() - began, 2)
+    return outages
 
 
 def current_pid(stack: Stack, name: str) -> int | None:
@@ -138,8 +252,13 @@ def current_pid(stack: Stack, name: str) -> int | None:
     return pid
 
 
-def unavailability(frames: list[dict[str, Any]], kills: dict[int, float]) -> list[float]:
-    """Per takeover: seconds from the kill of a session's worker to its CONNECTED on another one."""
+def unavailability(frames: list[dict[str, Any]], faults: list[Fault]) -> list[float]:
+    """Per interruption: seconds from the fault that caused it to the session's next CONNECTED.
+
+    A session is interrupted when it comes back (``previous`` RECONNECTING, or another worker):
+    the cause is the latest fault before that which could have stopped it, a server restart or
+    the kill of the worker that held it.
+    """
     worker_of: dict[str, int] = {}
     spans: list[float] = []
     for frame in frames:
@@ -147,9 +266,15 @@ def unavailability(frames: list[dict[str, Any]], kills: dict[int, float]) -> lis
             continue
         pid = int(str(frame["data"]["worker"]).rsplit(":", 1)[1])
         before = worker_of.get(frame["session"])
-        if before is not None and before != pid and before in kills:
-            spans.append(datetime.fromisoformat(frame["time"]).timestamp() - kills[before])
         worker_of[frame["session"]] = pid
+        if before is None or (before == pid and frame["data"].get("previous") != "RECONNECTING"):
+            continue
+        at = datetime.fromisoformat(frame["time"]).timestamp()
+        causes = [
+            t for t, what, victim in faults if t < at and what != "gateway" and victim in (None, before)
+        ]
+        if causes:
+            spans.append(at - max(causes))
     return spans
 
 
@@ -162,9 +287,16 @@ async def tenant_event_count(url: str, tenant_id: str) -> int:
         await nc.close()
 
 
-async def chaos(messages: int = 2000, per_tenant: int = 10, kill_every: float = KILL_EVERY) -> dict[str, Any]:
+async def chaos(
+    messages: int = 2000,
+    per_tenant: int = 10,
+    kill_every: float = KILL_EVERY,
+    fault_every: float = FAULT_EVERY,
+) -> dict[str, Any]:
     """The run; returns the figures and the checks."""
-    stack = boot(workers=3, ttl=3, partitions=16, speed=20)
+    servers = Servers(Path(tempfile.mkdtemp(prefix="zg-chaos-")))
+    restart = {"ZAPGATE_DEV_RESTART_MAX": "2"}  # a killed process comes back within 2 s
+    stack = boot(workers=3, ttl=3, partitions=16, speed=20, gateways=2, extra={**servers.env, **restart})
     try:
         keys = [await new_tenant(stack, f"chaos-{t}") for t in ("a", "b")]
         names = [f"s{i:05d}" for i in range(per_tenant)]
@@ -180,24 +312,38 @@ async def chaos(messages: int = 2000, per_tenant: int = 10, kill_every: float = 
                         f"/api/v1/sessions/{name}",
                         json={"config": {"pacing": {"enabled": False}}},
                     )
-        clients = [Client(stack, key) for key in keys]
+        # One client starts on each gateway, so the gateway kill makes one of them move.
+        clients = [Client(stack, key, first=n) for n, key in enumerate(keys)]
         for client in clients:
             client.start()
         stop = asyncio.Event()
-        kills: dict[int, float] = {}
-        chaos_task = asyncio.create_task(killer(stack, stop, kills, kill_every))
+        faults: list[Fault] = []
+        chaos_task = asyncio.create_task(killer(stack, stop, faults, kill_every))
+        disrupt_task = asyncio.create_task(disrupt(stack, servers, faults, fault_every))
         started = time.monotonic()
+        # Paced to span the whole schedule, so every fault happens while messages are sent.
+        span = fault_every * (len(SCHEDULE) + 1)
+        retries: Counter[str] = Counter()
         sent = await asyncio.gather(
-            *(send_all(stack, key, names, messages // 2, f"t{n}") for n, key in enumerate(keys))
+            *(
+                send_all(stack, key, names, messages // 2, f"t{n}", span, retries)
+                for n, key in enumerate(keys)
+            )
         )
         sending_s = time.monotonic() - started
-        while not kills and time.monotonic() - started < 60:  # at least one kill, however quick the sends
-            await asyncio.sleep(0.1)
+        outages = await disrupt_task
         stop.set()
         await chaos_task
+        kills = [f for f in faults if f[1] == "kill"]
 
         checks: dict[str, bool] = {}
-        figures: dict[str, Any] = {"messages_accepted": sum(len(s) for s in sent), "kills": len(kills)}
+        figures: dict[str, Any] = {
+            "messages_accepted": sum(len(s) for s in sent),
+            "worker_kills": len(kills),
+            "faults": [what for _, what, _ in faults if what != "kill"],
+            **outages,
+            "send_retries": dict(retries),
+        }
         # Every accepted message reached its contact once and was acknowledged.
         async with httpx.AsyncClient(base_url=stack.system.url, timeout=30) as http:
             deadline = time.monotonic() + 120
@@ -218,6 +364,8 @@ async def chaos(messages: int = 2000, per_tenant: int = 10, kill_every: float = 
             d["count"] == 1 for d in delivered
         )
         figures["deliveries"] = len(delivered)
+        figures["undelivered"] = sorted(set(expected) - set(texts))[:20]
+        figures["logs"] = str(stack.system.log_path)
         acked: set[str] = set()
         deadline = time.monotonic() + 60
         wanted = {i for s in sent for i in s}
@@ -243,15 +391,21 @@ async def chaos(messages: int = 2000, per_tenant: int = 10, kill_every: float = 
         checks["every client saw every event of its tenant once, in order"] = ws_ok
         figures["ws_reconnects"] = sum(c.reconnects for c in clients)
         checks["no account connected twice"] = await replaced_connections(stack.system.info["nats_url"]) == 0
-        stuck = []
-        for key in keys:
-            async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
-                stuck += [
-                    s["name"] for s in (await call(http, "GET", "/api/v1/sessions")).json()
-                    if s["status"] != "CONNECTED"
-                ]  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:  # the last fault may have just stopped some: give them time to come back
+            stuck = []
+            for key in keys:
+                async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
+                    stuck += [
+                        s["name"] for s in (await call(http, "GET", "/api/v1/sessions")).json()
+                        if s["status"] != "CONNECTED"
+                    ]  # fmt: skip
+            if not stuck or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        figures["not_connected_at_end"] = stuck
         checks["every session CONNECTED at the end (none STARTING, RECONNECTING or FAILED)"] = not stuck
-        spans = [s for c in clients for s in unavailability(c.frames, kills)]
+        spans = [s for c in clients for s in unavailability(c.frames, faults)]
         figures.update(
             sending_s=round(sending_s, 1),
             unavailable_periods=len(spans),
@@ -262,6 +416,7 @@ async def chaos(messages: int = 2000, per_tenant: int = 10, kill_every: float = 
         return {"checks": checks, "figures": figures}
     finally:
         stack.system.stop()
+        servers.stop()
 
 
 def main() -> None:

@@ -51,8 +51,11 @@ class Stack:
         return self.system.url.replace("http://", "ws://") + "/api/v1/ws"
 
 
-def boot(workers: int, ttl: float, partitions: int = 64, speed: float = 1.0) -> Stack:
-    """A fresh stack in a temporary directory."""
+def boot(
+    workers: int, ttl: float, partitions: int = 64, speed: float = 1.0, gateways: int = 1,
+    extra: dict[str, str] | None = None,
+) -> Stack:  # fmt: skip
+    """A fresh stack in a temporary directory (``extra``: more environment, e.g. external servers)."""
     data = Path(tempfile.mkdtemp(prefix="zg-bench-")) / ".zapgate"
     env = {
         "ZAPGATE_LEASE_TTL": str(ttl),
@@ -60,8 +63,9 @@ def boot(workers: int, ttl: float, partitions: int = 64, speed: float = 1.0) -> 
         "ZAPGATE_SIM_SPEED": str(speed),
         "ZAPGATE_SECRET_KEY": "bench-secret-key-0123456789",
         "ZAPGATE_LOG_LEVEL": "WARNING",
+        **(extra or {}),
     }
-    return Stack(start_system(data, env, workers=workers), env)
+    return Stack(start_system(data, env, workers=workers, gateways=gateways), env)
 
 
 async def new_tenant(stack: Stack, name: str) -> str:

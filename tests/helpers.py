@@ -44,6 +44,11 @@ class ServerProcess:
     url: str
     proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def port(self) -> int:
+        """The TCP port it listens on."""
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop it and wait."""
         if self.proc is not None and self.proc.poll() is None:
@@ -55,10 +60,10 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def start_nats(store: Path) -> ServerProcess:
-    """A JetStream nats-server on a free port."""
-    port = free_port()
-    log = open(store.parent / "nats.log", "wb")  # noqa: SIM115 - lives as long as the server
+def start_nats(store: Path, port: int | None = None) -> ServerProcess:
+    """A JetStream nats-server with file storage in ``store`` (on a free port unless given)."""
+    port = port or free_port()
+    log = open(store.parent / "nats.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
         stdout=log,
@@ -73,7 +78,7 @@ def start_postgres(data_dir: Path, port: int | None = None) -> ServerProcess:
     pg = Postgres(data_dir)
     pg.prepare()
     port = port or free_port()
-    log = open(data_dir / "postgres.log", "wb")  # noqa: SIM115 - lives as long as the server
+    log = open(data_dir / "postgres.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(pg.argv(port), stdout=log, stderr=subprocess.STDOUT, user=pg.user)
     wait_until(lambda: port_open(port), 30, "PostgreSQL to listen")
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
@@ -129,7 +134,9 @@ class System:
             raise
 
 
-def start_system(data_dir: Path, env_overrides: dict[str, str], workers: int = 2) -> System:
+def start_system(
+    data_dir: Path, env_overrides: dict[str, str], workers: int = 2, gateways: int = 1
+) -> System:
     """Run deploy/local/devstack.py with the given environment; wait for /ready."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -146,7 +153,14 @@ def start_system(data_dir: Path, env_overrides: dict[str, str], workers: int = 2
     env.update(env_overrides)
     log_path = data_dir / "stack.log"
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy/local/devstack.py"), "--workers", str(workers)],
+        [
+            sys.executable,
+            str(ROOT / "deploy/local/devstack.py"),
+            "--workers",
+            str(workers),
+            "--gateways",
+            str(gateways),
+        ],
         stdout=open(log_path, "wb"),  # noqa: SIM115 - closed with the process
         stderr=subprocess.STDOUT,
         env=env,

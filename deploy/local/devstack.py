@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BACKOFF_START = 1.0
-BACKOFF_MAX = 30.0
+# A crash-looping child waits up to this long between restarts (chaos runs shorten it: their
+# kills are not crash loops, and every killed worker is meant to come straight back).
+BACKOFF_MAX = float(os.environ.get("ZAPGATE_DEV_RESTART_MAX", "30"))
 STABLE_AFTER = 30.0  # a child that ran this long gets its backoff reset
 STOP_GRACE = 15.0
 COLORS = [36, 32, 33, 35, 34, 31, 96, 92]
@@ -438,7 +440,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 Child(name, service_argv(module), {**env, "ZAPGATE_HEALTH_PORT": str(health_port)})
             )
 
-        supervisor.add(Child("gateway", service_argv("zapgate.gateway"), env))
+        # The first gateway is "gateway" on the configured port; more replicas (--gateways) take
+        # free ports and share its database, consumer and bus, as replicas behind a balancer would.
+        gateway_ports = [port] + [free_port() for _ in range(args.gateways - 1)]
+        for n, gateway_port in enumerate(gateway_ports, start=1):
+            name = "gateway" if n == 1 else f"gateway-{n}"
+            supervisor.add(
+                Child(
+                    name, service_argv("zapgate.gateway"), {**env, "ZAPGATE_GATEWAY_PORT": str(gateway_port)}
+                )
+            )
         for i in range(1, args.workers + 1):
             background(f"worker-{i}", "zapgate.session_worker")
         background("scheduler", "zapgate.scheduler")
@@ -446,12 +457,14 @@ async def main_async(args: argparse.Namespace) -> int:
         await supervisor.run()
 
         gateway_url = f"http://{host}:{port}"
-        await wait_tcp(port, 30)
+        for gateway_port in gateway_ports:
+            await wait_tcp(gateway_port, 30)
         await asyncio.to_thread(
             (data_dir / "devstack.json").write_text,
             json.dumps(
                 {
                     "gateway_url": gateway_url,
+                    "gateway_urls": [f"http://{host}:{p}" for p in gateway_ports],
                     "nats_url": nats_url,
                     "database_url": database_url,
                     "health": health,
@@ -483,9 +496,13 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    """``python deploy/local/devstack.py [--workers N]``."""
+    """``python deploy/local/devstack.py [--workers N] [--gateways N]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("ZAPGATE_DEV_WORKERS", "2")))
+    parser.add_argument(
+        "--gateways", type=int, default=int(os.environ.get("ZAPGATE_DEV_GATEWAYS", "1")),
+        help="gateway replicas (the first on ZAPGATE_GATEWAY_PORT, the others on free ports)",
+    )  # fmt: skip
     args = parser.parse_args()
     args.data_dir = Path(os.environ.get("ZAPGATE_DATA_DIR", ".zapgate")).resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)

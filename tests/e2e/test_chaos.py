@@ -1,4 +1,5 @@
-"""The chaos run's short form: sends while workers are killed with kill -9, then every check."""
+"""The chaos run's short form: sends while workers and a gateway are killed with kill -9 and
+nats-server (twice) and PostgreSQL are restarted, then every check."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_short_chaos_run_loses_nothing() -> None:
-    result = asyncio.run(chaos(messages=400, per_tenant=3, kill_every=1.5))
+    result = asyncio.run(chaos(messages=400, per_tenant=3, kill_every=1.5, fault_every=4))
     failed = [name for name, ok in result["checks"].items() if not ok]
     assert not failed, (failed, result["figures"])
-    assert result["figures"]["kills"] >= 1
+    assert result["figures"]["worker_kills"] >= 1
+    assert result["figures"]["faults"] == ["nats", "postgres", "gateway", "nats"]
     assert result["figures"]["deliveries"] == result["figures"]["messages_accepted"] == 400

@@ -1,11 +1,20 @@
-"""Faults end to end: the database goes away under the running system, then comes back."""
+"""Faults end to end: the database or the bus goes away under the running system, then comes back."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from helpers import pair, start_nats, start_postgres, start_system, tenant, wait_until, with_database
+from helpers import (
+    pair,
+    start_nats,
+    start_postgres,
+    start_system,
+    tenant,
+    wait_status,
+    wait_until,
+    with_database,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -16,7 +25,7 @@ def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(
     pg_dir = tmp_path / "pg"
     pg_dir.mkdir()
     pg = start_postgres(pg_dir)
-    port = int(pg.url.rsplit(":", 1)[1].split("/")[0])
+    port = pg.port
     system = start_system(
         tmp_path / ".zapgate",
         {
@@ -69,6 +78,77 @@ def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(
     finally:
         system.stop()
         pg.stop()
+        nats.stop()
+
+
+def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path: Path) -> None:
+    (tmp_path / "nats").mkdir()
+    store = tmp_path / "nats" / "store"
+    nats = start_nats(store)
+    system = start_system(
+        tmp_path / ".zapgate",
+        {
+            "ZAPGATE_NATS_URL": nats.url,
+            "ZAPGATE_LEASE_TTL": "3",
+            "ZAPGATE_SIM_SPEED": "20",
+            "ZAPGATE_PARTITIONS": "8",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+        },
+    )
+    try:
+        http = tenant(system, "nats-outage")
+        pair(http, "main", "5511911119004")
+        assert (
+            http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}}).status_code
+            == 200
+        )
+        to = "5511987659004"
+        assert (
+            http.post("/api/v1/sessions/main/messages", json={"type": "text", "to": to, "text": "before"})
+        ).status_code == 202
+
+        def delivered() -> list[str]:
+            response = http.get("/api/v1/sessions/main/simulator/deliveries")
+            return sorted(d["text"] for d in response.json()) if response.status_code == 200 else []
+
+        wait_until(lambda: delivered() == ["before"], 30, "the first message to be delivered")
+        holder = http.get("/api/v1/sessions/main").json()["worker"]
+        stopped_before = system.log().count("could not renew in time")
+
+        nats.stop()
+        body = {"type": "text", "to": to, "text": "during"}
+        during = http.post("/api/v1/sessions/main/messages", json=body, headers={"Idempotency-Key": "nats-1"})
+        assert during.status_code == 503, during.text
+        assert during.headers["Retry-After"] == "1" and during.json()["error"]["code"] == "unavailable"
+        ready = http.get("/ready")
+        assert ready.status_code == 503 and "nats" in ready.json()["down"]
+        # Each worker stops its partitions by its own lease deadline, while NATS is still away.
+        wait_until(
+            lambda: system.log().count("could not renew in time") >= stopped_before + 8,
+            15,
+            "the workers to stop all 8 partitions by their own deadline",
+        )
+        stopping = [line for line in system.log().splitlines() if "could not renew in time" in line]
+        assert {line.split("|")[0].strip() for line in stopping} == {"worker-1", "worker-2"}
+
+        nats = start_nats(store, nats.port)
+        wait_until(lambda: http.get("/ready").status_code == 200, 30, "/ready to recover by itself")
+
+        def accepted() -> bool:
+            retry = http.post(
+                "/api/v1/sessions/main/messages", json=body, headers={"Idempotency-Key": "nats-1"}
+            )
+            return retry.status_code == 202
+
+        wait_until(accepted, 30, "the retried message to be accepted once NATS is back")
+        main = wait_status(http, "main", "CONNECTED", within=30)
+        assert main["worker"] is not None and holder is not None
+        wait_until(lambda: delivered() == ["before", "during"], 30, "both messages delivered")
+        assert all(d["count"] == 1 for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
+        # The session resumed with its stored credentials: no new QR was needed.
+        assert http.get("/api/v1/sessions/main/qr").status_code == 409
+    finally:
+        system.stop()
         nats.stop()
 
 

@@ -9,8 +9,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from zapgate.common.db import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +103,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return Response(error_body(code, message), status_code=status, headers=headers)
 
 
-def _database_down(exc: Exception) -> bool:
-    if isinstance(exc, PoolTimeout | ConnectionError | OSError):
-        return True
-    return isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or "connection" in str(exc.orig).lower()
-    )
-
-
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Last resort: a lost database connection is a 503 to retry; anything else is a logged bug."""
-    if _database_down(exc):
+    if database_unavailable(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return Response(
             error_body("unavailable", "the database is unavailable; retry shortly"),

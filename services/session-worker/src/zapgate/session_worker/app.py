@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+from nats.aio.client import Client as NATS
+
 from zapgate.common import broker
 from zapgate.common.db import make_sessionmaker
 from zapgate.common.service import Service
@@ -30,6 +35,7 @@ class SessionWorker(Service):
         self._manager: PartitionManager | None = None
         self._host: SessionHost | None = None
         self._network: SimNetwork | None = None
+        self._control: NATS | None = None
 
     @property
     def manager(self) -> PartitionManager:
@@ -64,9 +70,13 @@ class SessionWorker(Service):
             timeout=self.settings.session_health_timeout,
             max_restarts=self.settings.session_max_restarts,
         )
+        # Leases get a connection of their own: on the shared one a renewal's reply would queue
+        # behind thousands of publish acks in a burst, and a busy worker would lose its leases.
+        self._control = await broker.connect(self.settings, f"{self.name}-leases")
+        control = self._control.jetstream()
         self._manager = PartitionManager(
-            await LeaseStore.open(self.js, worker_id),
-            await Membership.open(self.js, worker_id),
+            await LeaseStore.open(control, worker_id),
+            await Membership.open(control, worker_id),
             self._host,
             partitions=self.settings.partitions,
             ttl=self.settings.lease_ttl,
@@ -82,6 +92,10 @@ class SessionWorker(Service):
             await self._host.close()
         if self._network is not None:
             await self._network.close()
+        if self._control is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self._control.close()
 
 
 def create_app(settings: Settings) -> SessionWorker:

@@ -183,14 +183,23 @@ class SessionHost:
     # ---------------------------------------------------------------- partitions
 
     async def acquired(self, partition: int, epoch: int) -> None:
-        """Start every started session of the partition, then consume its commands."""
+        """Start every started session of the partition, then consume its commands.
+
+        The partition can be lost while it starts (its lease deadline passed): every step checks
+        that it is still held, and what was started for a lost partition is stopped again.
+        """
         part = Partition(partition, epoch)
         self.held[partition] = part
         for waiting in await self.messages.awaiting_acks(partition):
             part.awaiting.setdefault((waiting.tenant, waiting.session), []).append(waiting)
         rows = await self.store.started_in(partition)
+        if not self._holds(part):
+            return
         engines = [self._engine(part, row.tenant, row.session, row.credentials, row.config) for row in rows]
         await asyncio.gather(*(engine.start(resume=True) for engine in engines))
+        if not self._holds(part):
+            await asyncio.gather(*(engine.halt() for engine in engines), return_exceptions=True)
+            return
         sub = await self.js.pull_subscribe(
             subjects.partition_commands(partition),
             durable=subjects.partition_consumer(partition),
@@ -200,10 +209,23 @@ class SessionHost:
                 max_ack_pending=1000,
             ),
         )  # fmt: skip
+        if not self._holds(part):
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            return
         part.task = asyncio.create_task(self._consume(part, sub), name=f"partition-{partition}")
-        part.rpc = await self.nc.subscribe(
+        rpc = await self.nc.subscribe(
             subjects.partition_rpc(partition), cb=functools.partial(self._query, part)
         )
+        if not self._holds(part):
+            with contextlib.suppress(Exception):
+                await rpc.unsubscribe()
+            return
+        part.rpc = rpc
+
+    def _holds(self, part: Partition) -> bool:
+        """Whether ``part`` is still this worker's (not lost while it was starting)."""
+        return self.held.get(part.number) is part
 
     async def lost(self, partition: int, epoch: int, reason: str) -> None:
         """Stop consuming and halt the sessions: they move, so no status is reported for them."""
@@ -261,20 +283,33 @@ class SessionHost:
                     log.warning("partition %d fetch failed: %s", part.number, exc or type(exc).__name__)
                     await asyncio.sleep(0.5)
                     continue
-                sends: list[tuple[Msg, SendMessage]] = []
-                for msg in msgs:
-                    command = await self._validate(part, msg)
-                    if command is None:
-                        continue
-                    if isinstance(command, SendMessage):
-                        sends.append((msg, command))
-                        continue
-                    await self._accept_sends(part, sends)
-                    await self._handle(part, msg, command)
-                await self._accept_sends(part, sends)
+                try:
+                    await self._process(part, msgs)
+                except Exception:
+                    # An ack or nak lost to a broken connection: whatever was not acknowledged is
+                    # redelivered after ack_wait. The consumer must outlive it, or the partition
+                    # would look held while nobody takes its commands.
+                    log.exception(
+                        "partition %d: batch interrupted; unacknowledged commands return", part.number
+                    )
+                    await asyncio.sleep(0.5)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()  # the durable consumer stays for the next owner
+
+    async def _process(self, part: Partition, msgs: list[Msg]) -> None:
+        """One fetched batch, in order: sends recorded together, other commands one by one."""
+        sends: list[tuple[Msg, SendMessage]] = []
+        for msg in msgs:
+            command = await self._validate(part, msg)
+            if command is None:
+                continue
+            if isinstance(command, SendMessage):
+                sends.append((msg, command))
+                continue
+            await self._accept_sends(part, sends)
+            await self._handle(part, msg, command)
+        await self._accept_sends(part, sends)
 
     async def _validate(self, part: Partition, msg: Msg) -> AnyCommand | None:
         """The command, or None after rejecting it."""

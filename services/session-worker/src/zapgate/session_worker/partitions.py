@@ -207,15 +207,19 @@ class PartitionManager:
                     lease = Lease(partition, epoch=revision, revision=revision, renewed_at=sent_at)
                     self.held[partition] = lease
                     claimed.append(lease)
-            # Start the claimed partitions together: after a failover every second counts.
-            results = await asyncio.gather(
-                *(self.handler.acquired(lease.partition, lease.epoch) for lease in claimed),
-                return_exceptions=True,
-            )
-            for lease, result in zip(claimed, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.error("partition %d: could not start (%s); releasing it", lease.partition, result)
-                    await self._give_up(lease.partition, "start failed", release=True)
+        # Start the claimed partitions together (after a failover every second counts), and
+        # outside the lock: renewals take it, and a slow start must not let the leases lapse.
+        # The watchdog may stop a partition while it starts; the handler then undoes the start.
+        results = await asyncio.gather(
+            *(self.handler.acquired(lease.partition, lease.epoch) for lease in claimed),
+            return_exceptions=True,
+        )
+        for lease, result in zip(claimed, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("partition %d: could not start (%s); releasing it", lease.partition, result)
+                async with self._lock:
+                    if self.held.get(lease.partition) is lease:
+                        await self._give_up(lease.partition, "start failed", release=True)
         if plan.claim or plan.release:
             # Peers balance on these counts: tell them now rather than at the next renewal.
             await self.membership.beat(len(self.held))

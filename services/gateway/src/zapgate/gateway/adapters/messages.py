@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, select, text, update
+from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,6 +33,19 @@ _ACCEPT_MANY = text(
     WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = u.tenant_id AND s.name = u.session)
     ON CONFLICT DO NOTHING
     RETURNING id
+    """
+)
+
+
+_APPLY_STATUSES = text(
+    """
+    UPDATE messages AS m
+    SET status = u.status, rank = u.rank, wa_id = coalesce(u.wa_id, m.wa_id), error = u.error,
+        updated_at = CAST(:now AS TIMESTAMPTZ)
+    FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:tenants AS VARCHAR[]), CAST(:statuses AS VARCHAR[]),
+                CAST(:ranks AS INTEGER[]), CAST(:was AS VARCHAR[]), CAST(:errors AS TEXT[]))
+         AS u(id, tenant_id, status, rank, wa_id, error)
+    WHERE m.id = u.id AND m.tenant_id = u.tenant_id AND m.rank < u.rank
     """
 )
 
@@ -184,24 +197,33 @@ class MessageRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def apply_statuses(self, events: Sequence[MessageStatusChanged]) -> None:
-        """Project status events; a status never replaces one of a higher rank, whatever the order."""
-        if not events:
+        """Project status events; a status never replaces one of a higher rank, whatever the order.
+
+        One statement per batch; a message that moved twice in the batch is given its furthest
+        status (an UPDATE … FROM applies one source row per target).
+        """
+        furthest: dict[tuple[str, str], MessageStatusChanged] = {}
+        wa_ids: dict[tuple[str, str], str] = {}
+        for e in events:
+            key = (e.tenant, e.message_id)
+            seen = furthest.get(key)
+            if seen is None or e.status.rank > seen.status.rank:
+                furthest[key] = e
+            if e.wa_id is not None:
+                wa_ids[key] = e.wa_id
+        if not furthest:
             return
-        params = [
-            {"b_id": e.message_id, "b_tenant": e.tenant, "b_status": e.status.value, "b_rank": e.status.rank,
-             "b_wa": e.wa_id, "b_error": e.error}
-            for e in events
-        ]  # fmt: skip
-        query = (
-            update(_T)
-            .where(_T.c.id == bindparam("b_id"), _T.c.tenant_id == bindparam("b_tenant"),
-                   _T.c.rank < bindparam("b_rank"))
-            .values(status=bindparam("b_status"), rank=bindparam("b_rank"),
-                    wa_id=func.coalesce(bindparam("b_wa"), _T.c.wa_id), error=bindparam("b_error"),
-                    updated_at=utcnow())
-        )  # fmt: skip
+        params = {
+            "now": utcnow(),
+            "ids": [k[1] for k in furthest],
+            "tenants": [k[0] for k in furthest],
+            "statuses": [e.status.value for e in furthest.values()],
+            "ranks": [e.status.rank for e in furthest.values()],
+            "was": [wa_ids.get(k) for k in furthest],
+            "errors": [e.error for e in furthest.values()],
+        }
         async with self.sessions() as db:
-            await (await db.connection()).execute(query, params)
+            await db.execute(_APPLY_STATUSES, params)
             await db.commit()
 
     async def apply_received(self, event: MessageReceived) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +16,16 @@ from zapgate.common.messages import MessageState
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
 
 _T: Table = WorkerMessageRow.__table__  # type: ignore[assignment]
+
+_ADVANCE = text(
+    """
+    UPDATE worker_messages AS w
+    SET status = u.status, rank = u.rank, error = u.error, updated_at = CAST(:now AS TIMESTAMPTZ)
+    FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:statuses AS VARCHAR[]), CAST(:ranks AS SMALLINT[]),
+                CAST(:errors AS TEXT[])) AS u(id, status, rank, error)
+    WHERE w.id = u.id AND w.rank < u.rank
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -58,21 +68,28 @@ class MessageStore:
             return list((await db.scalars(query)).all())
 
     async def advance(self, transitions: Iterable[Transition]) -> None:
-        """Move messages forward; a status never replaces one of a higher rank."""
-        params = [
-            {"b_id": t.id, "b_status": t.status.value, "b_rank": t.status.rank, "b_error": t.error}
-            for t in transitions
-        ]
-        if not params:
+        """Move messages forward; a status never replaces one of a higher rank.
+
+        One statement for the whole batch. An UPDATE … FROM applies one source row per target,
+        so a message that moved twice in the batch is given its furthest status first.
+        """
+        furthest: dict[str, Transition] = {}
+        for t in transitions:
+            seen = furthest.get(t.id)
+            if seen is None or t.status.rank > seen.status.rank:
+                furthest[t.id] = t
+        if not furthest:
             return
-        query = (
-            update(_T)
-            .where(_T.c.id == bindparam("b_id"), _T.c.rank < bindparam("b_rank"))
-            .values(status=bindparam("b_status"), rank=bindparam("b_rank"), error=bindparam("b_error"),
-                    updated_at=utcnow())
-        )  # fmt: skip
+        batch = list(furthest.values())
+        params = {
+            "now": utcnow(),
+            "ids": [t.id for t in batch],
+            "statuses": [t.status.value for t in batch],
+            "ranks": [t.status.rank for t in batch],
+            "errors": [t.error for t in batch],
+        }
         async with self.sessions() as db:
-            await (await db.connection()).execute(query, params)
+            await db.execute(_ADVANCE, params)
             await db.commit()
 
     async def awaiting_acks(self, partition: int) -> list[WorkerMessageRow]:

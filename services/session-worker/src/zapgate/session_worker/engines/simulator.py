@@ -35,6 +35,7 @@ class SimulatorEngine:
         self.tenant, self.session = owner.split("/", 1)
         self._acks: set[asyncio.Task[None]] = set()
         self._hung = False
+        self._halted = False
 
     async def _set(self, status: SessionStatus, reason: str | None = None) -> None:
         self.status = status
@@ -67,8 +68,14 @@ class SimulatorEngine:
 
     async def _connect(self) -> None:
         assert self.phone is not None
-        self._conn_id = new_id()
-        await self.network.connect(self.phone, self._conn_id, self.owner, self._replaced)
+        if self._halted:
+            return
+        self._conn_id = conn_id = new_id()
+        await self.network.connect(self.phone, conn_id, self.owner, self._replaced)
+        if self._halted:
+            # Halted while connecting (its partition moved): this connection must not stay up.
+            await self.network.disconnect(self.phone, conn_id)
+            return
         self._hung = await self.network.take_hang(self.phone)
         await self._set(SessionStatus.CONNECTED)
         await self.events.connected()
@@ -165,7 +172,11 @@ class SimulatorEngine:
             await self._set(SessionStatus.STOPPED)
 
     async def halt(self) -> None:
-        """Disconnect without reporting (the partition moves: its new owner awaits the acks)."""
+        """Disconnect without reporting (the partition moves: its new owner awaits the acks).
+
+        For good: a halted engine never connects again, even if a start was under way.
+        """
+        self._halted = True
         for task in list(self._acks):
             task.cancel()
         await self._disconnect()
