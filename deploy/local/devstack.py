@@ -475,6 +475,8 @@ async def main_async(args: argparse.Namespace) -> int:
             ),
         )
         say(f"gateway   {gateway_url}  (docs {gateway_url}/docs)")
+        for n, gateway_port in enumerate(gateway_ports[1:], start=2):
+            say(f"gateway-{n} http://{host}:{gateway_port}")
         say(f"admin key {admin_key}")
         say("ready; Ctrl-C stops everything")
         await stop.wait()

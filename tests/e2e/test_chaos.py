@@ -4,6 +4,7 @@ nats-server (twice) and PostgreSQL are restarted, then every check."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def test_short_chaos_run_loses_nothing() -> None:
     result = asyncio.run(chaos(messages=400, per_tenant=3, kill_every=1.5, fault_every=4))
     failed = [name for name, ok in result["checks"].items() if not ok]
-    assert not failed, (failed, result["figures"])
+    assert not failed, f"{failed}\n{json.dumps(result['figures'], indent=1)}"
     assert result["figures"]["worker_kills"] >= 1
     assert result["figures"]["faults"] == ["nats", "postgres", "gateway", "nats"]
     assert result["figures"]["deliveries"] == result["figures"]["messages_accepted"] == 400
