@@ -232,6 +232,10 @@ class SessionHost:
         part = self.held.pop(partition, None)
         if part is None:
             return
+        # Before any await: from here on these sessions neither send nor answer for their
+        # accounts, whatever the cleanup below waits for.
+        for engine in part.sessions.values():
+            engine.fence()
         if part.rpc is not None:
             with contextlib.suppress(Exception):
                 await part.rpc.unsubscribe()

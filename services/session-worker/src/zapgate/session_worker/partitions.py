@@ -66,6 +66,7 @@ class PartitionManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self.self_stops = 0
+        self._self_stops: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     @property
@@ -99,6 +100,8 @@ class PartitionManager:
         for task in stuck:
             log.error("task %s did not stop", task.get_name())
         self._tasks = []
+        if self._self_stops:
+            await asyncio.wait(self._self_stops, timeout=STOP_TIMEOUT)
         if not drain:
             return
         async with self._lock:
@@ -122,11 +125,22 @@ class PartitionManager:
             await asyncio.sleep(max(0.0, interval - (self.clock() - started)))
 
     async def renew_all(self) -> None:
-        """One renewal round: heartbeat, then every held lease."""
-        await self.membership.beat(len(self.held))
-        for partition, lease in list(self.held.items()):
-            sent_at = self.clock()
-            revision = await self.leases.renew(partition, lease.revision)
+        """One renewal round: the heartbeat and every held lease, all at once.
+
+        Together rather than one after another, so that a round costs one round trip and a
+        worker with many partitions does not run out of its TTL/3 while renewing them.
+        """
+        held = list(self.held.items())
+        sent_at = self.clock()
+        beat, *renewed = await asyncio.gather(
+            self.membership.beat(len(self.held)),
+            *(self.leases.renew(partition, lease.revision) for partition, lease in held),
+            return_exceptions=True,
+        )
+        failed = [r for r in (beat, *renewed) if isinstance(r, BaseException)]
+        for (partition, lease), revision in zip(held, renewed, strict=True):
+            if isinstance(revision, BaseException):
+                continue  # the watchdog stops it if this goes on past its deadline
             async with self._lock:
                 current = self.held.get(partition)
                 if current is not lease:
@@ -138,17 +152,25 @@ class PartitionManager:
                     await self._give_up(partition, "lease lost", release=False)
                 else:
                     lease.renewed(revision, sent_at)
+        if failed:
+            raise failed[0]
 
     async def _watchdog_loop(self) -> None:
         while not self._stopping:
             now = self.clock()
             for partition, lease in list(self.held.items()):
                 if lease.expired(now, self.ttl) and self.held.get(partition) is lease:
-                    # No lock: this must not wait behind a renewal stuck on a dead connection.
+                    # No lock, and no waiting for the stop: a stop stuck on a dead connection
+                    # must not delay this one, nor the next partition's deadline.
                     self.self_stops += 1
                     log.warning("partition %d: could not renew in time; stopping it", partition)
                     del self.held[partition]
-                    await self._stop_partition(partition, lease.epoch, "lease deadline passed")
+                    task = asyncio.create_task(
+                        self._stop_partition(partition, lease.epoch, "lease deadline passed"),
+                        name=f"self-stop-{partition}",
+                    )
+                    self._self_stops.add(task)
+                    task.add_done_callback(self._self_stops.discard)
                     self._wake.set()
             await asyncio.sleep(WATCHDOG_TICK)
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
 
 FLUSH_EVERY = 64
+WINDOW = 64
 RETRY_DELAY = 1.0
 
 Report = Callable[[WorkerMessageRow, MessageState, str | None], Awaitable[None]]
@@ -86,8 +87,14 @@ class Sender:
             self.kick()
 
     async def _send(self, rows: list[WorkerMessageRow]) -> bool:
-        """Send rows in order; False when the session dropped (its next connect kicks again)."""
+        """Send rows in order; False when the session dropped (its next connect kicks again).
+
+        Unpaced rows are pipelined: up to WINDOW leave one after another before their
+        acceptance is awaited, so a session's throughput is not one network round trip per
+        message. Paced rows wait for every earlier one first.
+        """
         done: list[tuple[WorkerMessageRow, MessageState, str | None]] = []
+        inflight: list[tuple[WorkerMessageRow, asyncio.Future[None]]] = []
         cancelled = False
         try:
             for row in rows:
@@ -96,31 +103,58 @@ class Sender:
                     continue
                 content = content_adapter.validate_python(row.content)
                 wait = self.bucket.reserve(time.monotonic())
-                if wait > 0:
-                    await self._flush(done)
-                    await asyncio.sleep(wait)
                 typing = typing_seconds(self.bucket.config, getattr(content, "text", None))
-                if typing > 0:
-                    await self.engine.typing(row.chat, typing)
+                if wait > 0 or typing > 0:
+                    if not await self._settle(inflight, done):
+                        return False
+                    await self._flush(done)
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    if typing > 0:
+                        await self.engine.typing(row.chat, typing)
                 try:
-                    await self.engine.send(row.id, row.wa_id, row.chat, content)
+                    inflight.append((row, await self.engine.submit(row.id, row.wa_id, row.chat, content)))
                 except NotConnected:
+                    await self._settle(inflight, done)
                     return False
                 except SendError as exc:
                     done.append((row, MessageState.FAILED, exc.reason))
-                    continue
-                done.append((row, MessageState.SENT, None))
+                if len(inflight) >= WINDOW and not await self._settle(inflight, done):
+                    return False
                 if len(done) >= FLUSH_EVERY:
                     await self._flush(done)
-            return True
+            return await self._settle(inflight, done)
         except asyncio.CancelledError:
             # The partition moves: its next owner sends these again under the same WhatsApp ids,
             # which the network drops, so nothing is reported or recorded on the way out.
             cancelled = True
             raise
         finally:
+            for _, taken in inflight:  # not awaited because an earlier one failed: still queued
+                if not taken.cancel() and not taken.cancelled():
+                    taken.exception()  # finished meanwhile: its outcome is moot, mark it seen
             if not cancelled:
                 await self._flush(done)
+
+    @staticmethod
+    async def _settle(
+        inflight: list[tuple[WorkerMessageRow, asyncio.Future[None]]],
+        done: list[tuple[WorkerMessageRow, MessageState, str | None]],
+    ) -> bool:
+        """Await the submitted rows in order into ``done``; False when the session dropped."""
+        while inflight:
+            row, taken = inflight[0]
+            try:
+                await taken
+            except NotConnected:
+                return False
+            except SendError as exc:
+                done.append((row, MessageState.FAILED, exc.reason))
+            else:
+                done.append((row, MessageState.SENT, None))
+            finally:
+                inflight.pop(0)
+        return True
 
     async def _flush(self, done: list[tuple[WorkerMessageRow, MessageState, str | None]]) -> None:
         """Report first (event ids are deterministic, so a repeat after a crash is dropped), then record."""

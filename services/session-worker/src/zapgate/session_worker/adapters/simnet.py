@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from nats.js import JetStreamContext
 from nats.js import api as js_api
+from nats.js.api import PubAck
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -29,6 +30,7 @@ REPLACED = "stats.replaced"
 REPEATS = "stats.repeats"
 DEDUP_WINDOW = 600.0
 """Seconds the network remembers a WhatsApp message id (repeats inside it are dropped)."""
+SUBMIT_TIMEOUT = 5.0
 
 OnReplaced = Callable[[], Awaitable[None]]
 
@@ -74,19 +76,34 @@ class SimNetwork:
             if entry.value and json.loads(entry.value).get("conn") == conn_id:
                 await self.kv.delete(f"acct.{account}", last=entry.revision)
 
-    async def deliver(self, tenant: str, session: str, wa_id: str, record: dict[str, object]) -> bool:
-        """Hand a message to its contact; False when the id was seen before (dropped and counted)."""
+    async def submit(
+        self, tenant: str, session: str, wa_id: str, record: dict[str, object]
+    ) -> asyncio.Future[PubAck]:
+        """Hand a message to its contact without waiting: messages leave in submission order.
+
+        ``taken`` awaits the returned acknowledgement.
+        """
         assert self.js is not None
-        ack = await self.js.publish(
+        return await self.js.publish_async(
             subjects.sim_delivery(tenant, session),
             json.dumps(record).encode(),
             headers={"Nats-Msg-Id": wa_id},
         )
-        if ack.duplicate:
+
+    async def taken(self, ack: asyncio.Future[PubAck], wa_id: str) -> bool:
+        """True once the network took a submitted message; False when the id was seen before
+        (dropped and counted)."""
+        if (await asyncio.wait_for(ack, SUBMIT_TIMEOUT)).duplicate:
             log.info("repeated message id %s dropped by the network", wa_id)
             await self._increment(REPEATS)
             return False
         return True
+
+    def forget(self, account: str, conn_id: str) -> None:
+        """Stop watching a connection at once (its session is being halted)."""
+        local = self._local.get(account)
+        if local is not None and local[0] == conn_id:
+            del self._local[account]
 
     async def set_hang(self, account: str, times: int) -> None:
         """The next ``times`` connections of ``account`` hang (stop answering) once connected."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Protocol
 
@@ -67,8 +68,14 @@ class Engine(Protocol):
     async def scan(self, phone: str) -> bool:
         """Simulator only: ``phone`` scans the current QR code; False if not waiting for one."""
 
-    async def send(self, message_id: str, wa_id: str, chat: str, content: AnyContent) -> None:
-        """Send one message under ``wa_id``; raises NotConnected or SendError."""
+    async def submit(
+        self, message_id: str, wa_id: str, chat: str, content: AnyContent
+    ) -> asyncio.Future[None]:
+        """Hand one message to WhatsApp under ``wa_id`` without waiting for it to be taken.
+
+        Messages leave in the order they are submitted. Awaiting the result waits until the
+        network took the message. NotConnected or SendError come from either step.
+        """
 
     async def typing(self, chat: str, seconds: float) -> None:
         """Show 'typing…' in ``chat`` for ``seconds``."""

@@ -8,6 +8,8 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+from nats.js.api import PubAck
+
 from zapgate.common.ids import new_id
 from zapgate.common.messages import AnyContent, MessageState, SessionStatus
 from zapgate.session_worker.adapters.simnet import SimNetwork
@@ -77,6 +79,9 @@ class SimulatorEngine:
             await self.network.disconnect(self.phone, conn_id)
             return
         self._hung = await self.network.take_hang(self.phone)
+        if self._halted:
+            await self.network.disconnect(self.phone, conn_id)
+            return
         await self._set(SessionStatus.CONNECTED)
         await self.events.connected()
 
@@ -84,16 +89,25 @@ class SimulatorEngine:
         self._conn_id = None
         await self._set(SessionStatus.FAILED, "replaced: the account connected elsewhere")
 
-    async def send(self, message_id: str, wa_id: str, chat: str, content: AnyContent) -> None:
-        """Hand the message to the network (which drops a repeated ``wa_id``), then await the acks."""
+    async def submit(
+        self, message_id: str, wa_id: str, chat: str, content: AnyContent
+    ) -> asyncio.Future[None]:
+        """Hand the message to the network (which drops a repeated ``wa_id``); the result awaits it."""
         if self.status != SessionStatus.CONNECTED:
             raise NotConnected(self.owner)
         if not sim.on_whatsapp(chat):
             raise SendError("not_on_whatsapp")
         record = {"wa_id": wa_id, "to": chat, "type": content.type, "time": datetime.now(UTC).isoformat(),
                   **content.model_dump(mode="json", exclude={"type"})}  # fmt: skip
-        await self.network.deliver(self.tenant, self.session, wa_id, record)
-        self.expect_acks(message_id, wa_id, chat, content.type, 0.0)
+        ack = await self.network.submit(self.tenant, self.session, wa_id, record)
+        return asyncio.ensure_future(self._taken(ack, message_id, wa_id, chat, content.type))
+
+    async def _taken(
+        self, ack: asyncio.Future[PubAck], message_id: str, wa_id: str, chat: str, kind: str
+    ) -> None:
+        await self.network.taken(ack, wa_id)
+        # A repeat the network dropped was delivered before: its acks are still owed to this owner.
+        self.expect_acks(message_id, wa_id, chat, kind, 0.0)
 
     def expect_acks(self, message_id: str, wa_id: str, chat: str, kind: str, elapsed: float) -> None:
         """The contact acknowledges the message; ``elapsed`` seconds of its schedule have passed."""
@@ -171,16 +185,27 @@ class SimulatorEngine:
         if self.status != SessionStatus.STOPPED:
             await self._set(SessionStatus.STOPPED)
 
+    def fence(self) -> None:
+        """Stop at once, with no I/O: no more sends or acks, never connect again.
+
+        The account's registration stays until ``halt``, but a new owner taking it over is no
+        longer a replacement of this connection.
+        """
+        self._halted = True
+        for task in list(self._acks):
+            task.cancel()
+        self._cancel_qr()
+        if self.phone is not None and self._conn_id is not None:
+            self.network.forget(self.phone, self._conn_id)
+        self.status = SessionStatus.STOPPED
+
     async def halt(self) -> None:
         """Disconnect without reporting (the partition moves: its new owner awaits the acks).
 
         For good: a halted engine never connects again, even if a start was under way.
         """
-        self._halted = True
-        for task in list(self._acks):
-            task.cancel()
+        self.fence()
         await self._disconnect()
-        self.status = SessionStatus.STOPPED
 
     async def logout(self) -> None:
         """Unlink: the credentials are gone, the next start shows a QR code."""
