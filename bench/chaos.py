@@ -271,7 +271,9 @@ def unavailability(frames: list[dict[str, Any]], faults: list[Fault]) -> list[tu
             continue
         at = datetime.fromisoformat(frame["time"]).timestamp()
         causes = [
-            (t, what) for t, what, victim in faults if t < at and what != "gateway" and victim in (None, before)
+            (t, what)
+            for t, what, victim in faults
+            if t < at and what != "gateway" and victim in (None, before)
         ]
         if causes:
             t, what = max(causes)

@@ -10,6 +10,7 @@ from nats.aio.client import Client as NATS
 from zapgate.common import broker
 from zapgate.common.db import make_sessionmaker
 from zapgate.common.service import Service
+from zapgate.session_worker.adapters.lease_loop import LeaseLoop
 from zapgate.session_worker.adapters.leases import LeaseStore, Membership
 from zapgate.session_worker.adapters.messages import MessageStore
 from zapgate.session_worker.adapters.simnet import SimNetwork
@@ -36,6 +37,7 @@ class SessionWorker(Service):
         self._host: SessionHost | None = None
         self._network: SimNetwork | None = None
         self._control: NATS | None = None
+        self._lease_loop: LeaseLoop | None = None
 
     @property
     def manager(self) -> PartitionManager:
@@ -70,16 +72,19 @@ class SessionWorker(Service):
             timeout=self.settings.session_health_timeout,
             max_restarts=self.settings.session_max_restarts,
         )
-        # Leases get a connection of their own: on the shared one a renewal's reply would queue
-        # behind thousands of publish acks in a burst, and a busy worker would lose its leases.
-        self._control = await broker.connect(self.settings, f"{self.name}-leases")
-        control = self._control.jetstream()
+        # Leases get a connection and a thread of their own: on the shared connection a
+        # renewal's reply would queue behind thousands of publish acks in a burst, and on the
+        # main loop behind the work of a busy worker; either way it would lose its leases.
+        self._lease_loop = io = LeaseLoop()
+        io.start()
+        self._control = control = await io.call(broker.connect(self.settings, f"{self.name}-leases"))
         self._manager = PartitionManager(
-            await LeaseStore.open(control, worker_id),
-            await Membership.open(control, worker_id),
+            await io.call(LeaseStore.open(control.jetstream(), worker_id)),
+            await io.call(Membership.open(control.jetstream(), worker_id)),
             self._host,
             partitions=self.settings.partitions,
             ttl=self.settings.lease_ttl,
+            io=io,
         )
         await self._manager.start()
         self._host.start_sweeper()
@@ -92,10 +97,12 @@ class SessionWorker(Service):
             await self._host.close()
         if self._network is not None:
             await self._network.close()
-        if self._control is not None:
+        if self._control is not None and self._lease_loop is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await self._control.close()
+                    await self._lease_loop.call(self._control.close())
+        if self._lease_loop is not None:
+            await self._lease_loop.close()
 
 
 def create_app(settings: Settings) -> SessionWorker:

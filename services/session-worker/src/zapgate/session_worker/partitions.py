@@ -2,7 +2,8 @@
 
 Three loops, so that a slow or dead NATS never delays the safety stop:
 
-- renew: every TTL/3, heartbeat membership and renew each held lease (compare-and-set);
+- renew: every TTL/3, heartbeat membership and renew each held lease (compare-and-set); with a
+  ``LeaseLoop``, on its own thread, so the worker's own load cannot make it miss a deadline;
 - watchdog: on the worker's own monotonic clock, stops any partition whose deadline passed;
 - balance: claims free partitions up to ceil(P / live workers), releases one at a time when
   over; woken at once when the lease bucket reports a lease gone (expired or released).
@@ -11,12 +12,15 @@ Three loops, so that a slow or dead NATS never delays the safety stop:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
+from zapgate.session_worker.adapters.lease_loop import LeaseLoop
 from zapgate.session_worker.adapters.leases import LeaseStore, Membership
 from zapgate.session_worker.domain.leases import (
     Lease,
@@ -27,9 +31,12 @@ from zapgate.session_worker.domain.leases import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 FAST_BALANCE = 0.2
 WATCHDOG_TICK = 0.05
 STOP_TIMEOUT = 5.0
+START_TIMEOUT = 30.0
 
 
 class PartitionHandler(Protocol):
@@ -53,7 +60,9 @@ class PartitionManager:
         partitions: int,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        io: LeaseLoop | None = None,
     ) -> None:
+        """``io``: the loop ``leases`` and ``membership`` were opened on, if not the caller's."""
         self.leases = leases
         self.membership = membership
         self.handler = handler
@@ -63,7 +72,10 @@ class PartitionManager:
         self.held: dict[int, Lease] = {}
         self.order = preference(leases.worker_id, partitions)
         self._wake = asyncio.Event()
+        self.io = io
         self._tasks: list[asyncio.Task[None]] = []
+        self._threaded: list[concurrent.futures.Future[None]] = []
+        self._main: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self.self_stops = 0
         self._self_stops: set[asyncio.Task[None]] = set()
@@ -74,16 +86,31 @@ class PartitionManager:
         """This worker's id."""
         return self.leases.worker_id
 
+    async def _io(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a lease or membership operation on the loop its connection belongs to."""
+        return await (self.io.call(coro) if self.io is not None else coro)
+
+    def _on_main(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` on the worker's main loop, from either loop."""
+        assert self._main is not None
+        self._main.call_soon_threadsafe(callback)
+
     async def start(self) -> None:
         """Announce this worker, then run the loops."""
+        self._main = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
-            await self.membership.beat(0)
+            await self._io(self.membership.beat(0))
         self._tasks = [
-            asyncio.create_task(self._renew_loop(), name="lease-renew"),
             asyncio.create_task(self._watchdog_loop(), name="lease-watchdog"),
             asyncio.create_task(self._balance_loop(), name="lease-balance"),
-            asyncio.create_task(self._watch_loop(), name="lease-watch"),
         ]
+        if self.io is not None:
+            self._threaded = [self.io.spawn(self._renew_loop()), self.io.spawn(self._watch_loop())]
+        else:
+            self._tasks += [
+                asyncio.create_task(self._renew_loop(), name="lease-renew"),
+                asyncio.create_task(self._watch_loop(), name="lease-watch"),
+            ]
 
     async def stop(self, drain: bool = True) -> None:
         """Stop the loops; with ``drain``, stop every partition and release its lease."""
@@ -100,6 +127,11 @@ class PartitionManager:
         for task in stuck:
             log.error("task %s did not stop", task.get_name())
         self._tasks = []
+        for future in self._threaded:
+            future.cancel()
+        if self._threaded:
+            await asyncio.wait([asyncio.wrap_future(f) for f in self._threaded], timeout=STOP_TIMEOUT)
+        self._threaded = []
         if self._self_stops:
             await asyncio.wait(self._self_stops, timeout=STOP_TIMEOUT)
         if not drain:
@@ -108,7 +140,7 @@ class PartitionManager:
             for partition in list(self.held):
                 await self._give_up(partition, "drain", release=True)
         with contextlib.suppress(Exception):
-            await self.membership.leave()
+            await self._io(self.membership.leave())
 
     # ------------------------------------------------------------------ loops
 
@@ -128,12 +160,13 @@ class PartitionManager:
         """One renewal round: the heartbeat and every held lease, all at once.
 
         Together rather than one after another, so that a round costs one round trip and a
-        worker with many partitions does not run out of its TTL/3 while renewing them.
+        worker with many partitions does not run out of its TTL/3 while renewing them. Runs on
+        the lease loop: what it learns is handed to the main loop, which owns the partitions.
         """
         held = list(self.held.items())
         sent_at = self.clock()
         beat, *renewed = await asyncio.gather(
-            self.membership.beat(len(self.held)),
+            self.membership.beat(len(held)),
             *(self.leases.renew(partition, lease.revision) for partition, lease in held),
             return_exceptions=True,
         )
@@ -141,19 +174,27 @@ class PartitionManager:
         for (partition, lease), revision in zip(held, renewed, strict=True):
             if isinstance(revision, BaseException):
                 continue  # the watchdog stops it if this goes on past its deadline
-            async with self._lock:
-                current = self.held.get(partition)
-                if current is not lease:
-                    # The watchdog or a rebalance dropped it while we were renewing: give it back.
-                    if revision is not None:
-                        await self.leases.release(partition, revision)
-                    continue
-                if revision is None:
-                    await self._give_up(partition, "lease lost", release=False)
-                else:
-                    lease.renewed(revision, sent_at)
+            if revision is None:
+                self._on_main(functools.partial(self._spawn_loss, partition, lease))
+                continue
+            lease.renewed(revision, sent_at)
+            if self.held.get(partition) is not lease:
+                # The watchdog or a rebalance dropped it while we were renewing: give it back.
+                with contextlib.suppress(Exception):
+                    await self.leases.release(partition, revision)
         if failed:
             raise failed[0]
+
+    def _spawn_loss(self, partition: int, lease: Lease) -> None:
+        task = asyncio.create_task(self._lose(partition, lease), name=f"lease-lost-{partition}")
+        self._self_stops.add(task)
+        task.add_done_callback(self._self_stops.discard)
+
+    async def _lose(self, partition: int, lease: Lease) -> None:
+        """A renewal found the lease taken: stop the partition if it is still this lease."""
+        async with self._lock:
+            if self.held.get(partition) is lease:
+                await self._give_up(partition, "lease lost", release=False)
 
     async def _watchdog_loop(self) -> None:
         while not self._stopping:
@@ -195,7 +236,7 @@ class PartitionManager:
                 watcher = await self.leases.kv.watchall(include_history=False)
                 async for entry in watcher:
                     if entry is not None and not entry.value:
-                        self._wake.set()
+                        self._on_main(self._wake.set)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -206,9 +247,9 @@ class PartitionManager:
 
     async def balance(self) -> bool:
         """One balancing step; True when more steps are needed soon."""
-        peers = await self.membership.live()
+        peers = await self._io(self.membership.live())
         peers[self.worker_id] = len(self.held)
-        holders = await self.leases.holders()
+        holders = await self._io(self.leases.holders())
         async with self._lock:
             free = [p for p in range(self.partitions) if p not in holders and p not in self.held]
             plan = plan_balance(self.held, free, self.partitions, peers, self.worker_id, self.order)
@@ -224,7 +265,7 @@ class PartitionManager:
             claimed: list[Lease] = []
             for partition in plan.claim:
                 sent_at = self.clock()
-                revision = await self.leases.claim(partition)
+                revision = await self._io(self.leases.claim(partition))
                 if revision is not None:
                     lease = Lease(partition, epoch=revision, revision=revision, renewed_at=sent_at)
                     self.held[partition] = lease
@@ -232,10 +273,7 @@ class PartitionManager:
         # Start the claimed partitions together (after a failover every second counts), and
         # outside the lock: renewals take it, and a slow start must not let the leases lapse.
         # The watchdog may stop a partition while it starts; the handler then undoes the start.
-        results = await asyncio.gather(
-            *(self.handler.acquired(lease.partition, lease.epoch) for lease in claimed),
-            return_exceptions=True,
-        )
+        results = await asyncio.gather(*(self._start(lease) for lease in claimed), return_exceptions=True)
         for lease, result in zip(claimed, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("partition %d: could not start (%s); releasing it", lease.partition, result)
@@ -244,9 +282,14 @@ class PartitionManager:
                         await self._give_up(lease.partition, "start failed", release=True)
         if plan.claim or plan.release:
             # Peers balance on these counts: tell them now rather than at the next renewal.
-            await self.membership.beat(len(self.held))
+            await self._io(self.membership.beat(len(self.held)))
             return True
         return False
+
+    async def _start(self, lease: Lease) -> None:
+        """Start a claimed partition, in bounded time: a hung start must not hold up balancing."""
+        async with asyncio.timeout(START_TIMEOUT):
+            await self.handler.acquired(lease.partition, lease.epoch)
 
     async def _give_up(self, partition: int, reason: str, release: bool) -> None:
         lease = self.held.pop(partition, None)
@@ -255,7 +298,7 @@ class PartitionManager:
         await self._stop_partition(partition, lease.epoch, reason)
         if release:
             with contextlib.suppress(Exception):
-                await self.leases.release(partition, lease.revision)
+                await self._io(self.leases.release(partition, lease.revision))
 
     async def _stop_partition(self, partition: int, epoch: int, reason: str) -> None:
         try:

@@ -213,14 +213,17 @@ class MessageRepository:
                 wa_ids[key] = e.wa_id
         if not furthest:
             return
+        # In id order, so that two gateway replicas updating overlapping batches lock the rows
+        # in the same order instead of deadlocking.
+        keys = sorted(furthest, key=lambda k: k[1])
         params = {
             "now": utcnow(),
-            "ids": [k[1] for k in furthest],
-            "tenants": [k[0] for k in furthest],
-            "statuses": [e.status.value for e in furthest.values()],
-            "ranks": [e.status.rank for e in furthest.values()],
-            "was": [wa_ids.get(k) for k in furthest],
-            "errors": [e.error for e in furthest.values()],
+            "ids": [k[1] for k in keys],
+            "tenants": [k[0] for k in keys],
+            "statuses": [furthest[k].status.value for k in keys],
+            "ranks": [furthest[k].status.rank for k in keys],
+            "was": [wa_ids.get(k) for k in keys],
+            "errors": [furthest[k].error for k in keys],
         }
         async with self.sessions() as db:
             await db.execute(_APPLY_STATUSES, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from zapgate.common import subjects
 log = logging.getLogger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
+SNAPSHOT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +46,28 @@ def _decode(value: bytes | None) -> dict[str, Any] | None:
 
 
 async def live_entries(kv: KeyValue, prefix: str) -> dict[str, tuple[dict[str, Any], int]]:
-    """Every key under ``prefix`` that holds a JSON object (markers and deletes left out)."""
+    """Every key under ``prefix`` that holds a JSON object (markers and deletes left out).
+
+    In bounded time: nats-py's ``keys()`` waits without a limit for the end of its snapshot,
+    and on a bucket whose leases expire all the time that end was seen never to come; the
+    balancer waited with it for minutes.
+    """
     found: dict[str, tuple[dict[str, Any], int]] = {}
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return found
-    for key in keys:
-        if not key.startswith(prefix):
-            continue
+    async with asyncio.timeout(SNAPSHOT_TIMEOUT):
         try:
-            entry = await kv.get(key)
-        except (KeyNotFoundError, KeyDeletedError):
-            continue
-        data = _decode(entry.value)
-        if data is not None:
-            found[key] = (data, int(entry.revision or 0))
+            keys = await kv.keys()
+        except NoKeysError:
+            return found
+        for key in keys:
+            if not key.startswith(prefix):
+                continue
+            try:
+                entry = await kv.get(key)
+            except (KeyNotFoundError, KeyDeletedError):
+                continue
+            data = _decode(entry.value)
+            if data is not None:
+                found[key] = (data, int(entry.revision or 0))
     return found
 
 
@@ -104,23 +112,43 @@ class LeaseStore:
 
     async def renew(self, partition: int, revision: int) -> int | None:
         """Extend a held lease; its new revision, or None if it is no longer ours."""
+        key = subjects.lease_key(partition)
         try:
-            return int(await self.kv.update(subjects.lease_key(partition), self._value, last=revision))
+            return int(await self.kv.update(key, self._value, last=revision))
         except KeyWrongLastSequenceError:
-            return None
+            pass
+        current = await self._still_ours(key, revision)
+        return None if current is None else await self.renew(partition, current)
 
     async def release(self, partition: int, revision: int) -> bool:
         """Give a lease up so a peer can claim it at once; False if it was not ours anymore."""
+        key = subjects.lease_key(partition)
         try:
-            await self.kv.delete(subjects.lease_key(partition), last=revision)
-        except KeyWrongLastSequenceError:
-            return False
-        except BadRequestError as exc:
+            await self.kv.delete(key, last=revision)
+        except (KeyWrongLastSequenceError, BadRequestError) as exc:
             # nats-py raises the plain error for a delete's failed compare-and-set.
-            if exc.err_code == WRONG_LAST_SEQUENCE:
-                return False
-            raise
+            if isinstance(exc, BadRequestError) and exc.err_code != WRONG_LAST_SEQUENCE:
+                raise
+            current = await self._still_ours(key, revision)
+            return False if current is None else await self.release(partition, current)
         return True
+
+    async def _still_ours(self, key: str, revision: int) -> int | None:
+        """The lease's newer revision if it still names this worker, else None.
+
+        A renewal whose reply was lost (a timed-out or cancelled round) still moved the
+        revision on. The value naming this worker means nobody claimed it since: claims
+        overwrite it.
+        """
+        try:
+            entry = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        data = _decode(entry.value)
+        current = int(entry.revision or 0)
+        if data is None or data.get("worker") != self.worker_id or current <= revision:
+            return None
+        return current
 
     async def holders(self) -> dict[int, Holder]:
         """Every live lease of the bucket."""

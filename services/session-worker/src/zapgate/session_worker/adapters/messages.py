@@ -80,7 +80,7 @@ class MessageStore:
                 furthest[t.id] = t
         if not furthest:
             return
-        batch = list(furthest.values())
+        batch = sorted(furthest.values(), key=lambda t: t.id)  # one lock order for every writer
         params = {
             "now": utcnow(),
             "ids": [t.id for t in batch],
