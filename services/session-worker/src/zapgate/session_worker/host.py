@@ -62,6 +62,8 @@ FETCH_BATCH = 64
 MAX_DELIVER = 5
 PUBLISH_TRIES = 20
 EXPIRY_SWEEP = 1.0
+OUTBOX_SWEEP_EVERY = 5  # expiry sweeps between kicks of idle senders
+CANCEL_TIMEOUT = 5.0
 Key = tuple[str, str]
 
 
@@ -84,6 +86,7 @@ class Partition:
     awaiting: dict[Key, list[WorkerMessageRow]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     rpc: Subscription | None = None
+    stopped: bool = False
 
 
 class HostedSession:
@@ -233,16 +236,15 @@ class SessionHost:
         if part is None:
             return
         # Before any await: from here on these sessions neither send nor answer for their
-        # accounts, whatever the cleanup below waits for.
+        # accounts, and the consumer takes no more commands, whatever the cleanup waits for.
+        part.stopped = True
         for engine in part.sessions.values():
             engine.fence()
+        if part.task is not None:
+            await _cancel(part.task, f"consumer of partition {partition}")
         if part.rpc is not None:
             with contextlib.suppress(Exception):
                 await part.rpc.unsubscribe()
-        if part.task is not None:
-            part.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await part.task
         await asyncio.gather(*(sender.close() for sender in part.senders.values()), return_exceptions=True)
         await asyncio.gather(*(engine.halt() for engine in part.sessions.values()), return_exceptions=True)
         log.info("partition %d stopped (%s): %d sessions halted", partition, reason, len(part.sessions))
@@ -280,7 +282,9 @@ class SessionHost:
 
     async def _consume(self, part: Partition, sub: JetStreamContext.PullSubscription) -> None:
         try:
-            while True:
+            # The flag as well as the cancellation: nats-py's waits can swallow a cancel, and a
+            # consumer outliving its partition would take commands its new owner never sees.
+            while not part.stopped:
                 try:
                     msgs = await broker.fetch_ready(sub, FETCH_BATCH)
                 except Exception as exc:
@@ -302,9 +306,15 @@ class SessionHost:
                 await sub.unsubscribe()  # the durable consumer stays for the next owner
 
     async def _process(self, part: Partition, msgs: list[Msg]) -> None:
-        """One fetched batch, in order: sends recorded together, other commands one by one."""
+        """One fetched batch, in order: sends recorded together, other commands one by one.
+
+        What is left of a batch when the partition is lost goes back (nak) to its new owner.
+        """
         sends: list[tuple[Msg, SendMessage]] = []
-        for msg in msgs:
+        for n, msg in enumerate(msgs):
+            if part.stopped:
+                await _give_back(msgs[n:] + [m for m, _ in sends])
+                return
             command = await self._validate(part, msg)
             if command is None:
                 continue
@@ -337,6 +347,9 @@ class SessionHost:
             return
         batch = list(sends)
         sends.clear()
+        if part.stopped:
+            await _give_back([msg for msg, _ in batch])
+            return
         rows = [
             {"id": c.id, "tenant": c.tenant, "session": c.session, "partition": part.number, "chat": c.to,
              "wa_id": wa_message_id(c.tenant, c.session, c.id), "content": c.content.model_dump(mode="json"),
@@ -546,8 +559,12 @@ class SessionHost:
             await engine.recover(f"unresponsive: restart {restart} of {limit}")
 
     async def _sweep(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(EXPIRY_SWEEP)
+            rounds += 1
+            if rounds % OUTBOX_SWEEP_EVERY == 0:
+                self._kick_idle_senders()
             try:
                 for row in await self.messages.expired(list(self.held), datetime.now(UTC)):
                     await self.report_status(row.tenant, row.session, row.id, row.wa_id, row.chat,
@@ -555,6 +572,15 @@ class SessionHost:
                     await self.messages.advance([Transition(row.id, MessageState.FAILED, "expired")])
             except Exception as exc:
                 log.warning("expiry sweep failed: %s", exc or type(exc).__name__)
+
+    def _kick_idle_senders(self) -> None:
+        """Wake every idle sender of a connected session: a safety net for rows recorded while
+        nobody was told, e.g. by a previous owner as its partition moved."""
+        for part in list(self.held.values()):
+            for key, sender in part.senders.items():
+                engine = part.sessions.get(key)
+                if sender.idle and engine is not None and engine.status == SessionStatus.CONNECTED:
+                    sender.kick()
 
     async def close(self) -> None:
         """Halt everything (drain already stopped the partitions through the lease manager)."""
@@ -566,3 +592,18 @@ class SessionHost:
         await self.acks.close()
         for partition in list(self.held):
             await self.lost(partition, self.held[partition].epoch, "close")
+
+
+async def _cancel(task: asyncio.Task[None], what: str) -> None:
+    """Cancel ``task`` and wait for it, cancelling again if a wait inside swallowed it; bounded."""
+    deadline = asyncio.get_running_loop().time() + CANCEL_TIMEOUT
+    while not task.done() and asyncio.get_running_loop().time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.done():
+        log.error("%s did not stop in %.0f s", what, CANCEL_TIMEOUT)
+
+
+async def _give_back(msgs: list[Msg]) -> None:
+    """Return commands to the stream at once (nak), for whoever holds the partition now."""
+    await asyncio.gather(*(msg.nak() for msg in msgs), return_exceptions=True)

@@ -53,6 +53,11 @@ class Sender:
         """New pacing options take effect from the next message."""
         self.bucket = TokenBucket(pacing, time.monotonic())
 
+    @property
+    def idle(self) -> bool:
+        """Not draining right now."""
+        return self._task is None or self._task.done()
+
     def kick(self) -> None:
         """Messages may be waiting: drain them if the session is connected."""
         self._wake.set()
