@@ -64,6 +64,7 @@ PUBLISH_TRIES = 20
 EXPIRY_SWEEP = 1.0
 OUTBOX_SWEEP_EVERY = 5  # expiry sweeps between kicks of idle senders
 CANCEL_TIMEOUT = 5.0
+WIND_DOWN_TIMEOUT = 10.0
 Key = tuple[str, str]
 
 
@@ -182,6 +183,7 @@ class SessionHost:
         self._restarts: dict[Key, int] = {}
         self._recovering: set[Key] = set()
         self.acks = AckWriter(messages, self._report_ack)
+        self._winding: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- partitions
 
@@ -231,23 +233,36 @@ class SessionHost:
         return self.held.get(part.number) is part
 
     async def lost(self, partition: int, epoch: int, reason: str) -> None:
-        """Stop consuming and halt the sessions: they move, so no status is reported for them."""
+        """Stop consuming and halt the sessions: they move, so no status is reported for them.
+
+        Returns once the partition is fenced; the rest (consumer, senders, network) winds down
+        in the background, except on drain, which waits for it. A wind-down can take seconds
+        while NATS is in trouble, and the lease manager must not wait that long: it holds its
+        lock while releasing, and every claim and release of the worker would wait with it.
+        """
         part = self.held.pop(partition, None)
         if part is None:
             return
         # Before any await: from here on these sessions neither send nor answer for their
-        # accounts, and the consumer takes no more commands, whatever the cleanup waits for.
+        # accounts, and the consumer takes no more commands.
         part.stopped = True
         for engine in part.sessions.values():
             engine.fence()
+        task = asyncio.create_task(self._wind_down(part, reason), name=f"wind-down-{partition}")
+        self._winding.add(task)
+        task.add_done_callback(self._winding.discard)
+        if reason in ("drain", "close"):
+            await asyncio.wait({task}, timeout=WIND_DOWN_TIMEOUT)
+
+    async def _wind_down(self, part: Partition, reason: str) -> None:
         if part.task is not None:
-            await _cancel(part.task, f"consumer of partition {partition}")
+            await _cancel(part.task, f"consumer of partition {part.number}")
         if part.rpc is not None:
             with contextlib.suppress(Exception):
                 await part.rpc.unsubscribe()
         await asyncio.gather(*(sender.close() for sender in part.senders.values()), return_exceptions=True)
         await asyncio.gather(*(engine.halt() for engine in part.sessions.values()), return_exceptions=True)
-        log.info("partition %d stopped (%s): %d sessions halted", partition, reason, len(part.sessions))
+        log.info("partition %d stopped (%s): %d sessions halted", part.number, reason, len(part.sessions))
 
     def _engine(
         self, part: Partition, tenant: str, session: str, blob: bytes | None,
@@ -592,6 +607,8 @@ class SessionHost:
         await self.acks.close()
         for partition in list(self.held):
             await self.lost(partition, self.held[partition].epoch, "close")
+        if self._winding:
+            await asyncio.wait(self._winding, timeout=WIND_DOWN_TIMEOUT)
 
 
 async def _cancel(task: asyncio.Task[None], what: str) -> None:

@@ -46,7 +46,10 @@ class PartitionHandler(Protocol):
         """The worker now holds ``partition``; ``epoch`` fences everything it writes."""
 
     async def lost(self, partition: int, epoch: int, reason: str) -> None:
-        """Stop the partition's sessions now (drain, rebalance, lease lost or deadline passed)."""
+        """Stop the partition's sessions now (drain, rebalance, lease lost or deadline passed).
+
+        On return nothing of the partition acts any more; cleanup may go on in the background.
+        """
 
 
 class PartitionManager:
