@@ -248,6 +248,8 @@ class SessionHost:
         part.stopped = True
         for engine in part.sessions.values():
             engine.fence()
+        for sender in part.senders.values():
+            sender.fence()
         task = asyncio.create_task(self._wind_down(part, reason), name=f"wind-down-{partition}")
         self._winding.add(task)
         task.add_done_callback(self._winding.discard)

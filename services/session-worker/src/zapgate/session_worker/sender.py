@@ -46,6 +46,7 @@ class Sender:
         self.report = report
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._fenced = False
         self.tenant = tenant
         self.session = session
 
@@ -60,9 +61,21 @@ class Sender:
 
     def kick(self) -> None:
         """Messages may be waiting: drain them if the session is connected."""
+        if self._fenced:
+            return
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"sender:{self.tenant}/{self.session}")
+
+    def fence(self) -> None:
+        """Stop at once, with no I/O: nothing more is sent, reported or recorded.
+
+        The partition moved. Its new owner reads which messages await acks when it starts; a
+        ``sent`` recorded here after that would leave a message nobody awaits acks for.
+        """
+        self._fenced = True
+        if self._task is not None:
+            self._task.cancel()
 
     async def close(self) -> None:
         """Stop draining (what is left stays in the outbox)."""
@@ -163,7 +176,7 @@ class Sender:
 
     async def _flush(self, done: list[tuple[WorkerMessageRow, MessageState, str | None]]) -> None:
         """Report first (event ids are deterministic, so a repeat after a crash is dropped), then record."""
-        if not done:
+        if not done or self._fenced:
             return
         batch = list(done)
         done.clear()

@@ -106,6 +106,8 @@ class SimulatorEngine:
         self, ack: asyncio.Future[PubAck], message_id: str, wa_id: str, chat: str, kind: str
     ) -> None:
         await self.network.taken(ack, wa_id)
+        if self._halted:
+            return  # the partition moved: its new owner awaits these acks
         # A repeat the network dropped was delivered before: its acks are still owed to this owner.
         self.expect_acks(message_id, wa_id, chat, kind, 0.0)
 
