@@ -205,15 +205,19 @@ class SessionHost:
         if not self._holds(part):
             await asyncio.gather(*(engine.halt() for engine in engines), return_exceptions=True)
             return
-        sub = await self.js.pull_subscribe(
-            subjects.partition_commands(partition),
-            durable=subjects.partition_consumer(partition),
-            stream=subjects.COMMANDS_STREAM,
+        # Create or update: unlimited deliveries. The server's own limit drops a command for
+        # good once reached, and a send retried through a database outage (nak) or given back by
+        # a partition that moved reaches any small limit. Poison commands are rejected by
+        # ``_handle`` after MAX_DELIVER tries instead, to the dead-letter stream.
+        durable = subjects.partition_consumer(partition)
+        await self.js.add_consumer(
+            subjects.COMMANDS_STREAM,
             config=js_api.ConsumerConfig(
-                ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=30, max_deliver=MAX_DELIVER,
-                max_ack_pending=1000,
+                durable_name=durable, filter_subject=subjects.partition_commands(partition),
+                ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1, max_ack_pending=1000,
             ),
         )  # fmt: skip
+        sub = await self.js.pull_subscribe_bind(durable=durable, stream=subjects.COMMANDS_STREAM)
         if not self._holds(part):
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
