@@ -28,6 +28,8 @@ class Service:
     """
 
     name = "service"
+    db_pool_size = 5
+    """Connections kept open; as many again are opened under bursts and closed after."""
 
     def __init__(self, settings: CommonSettings) -> None:
         self.settings = settings
@@ -63,7 +65,7 @@ class Service:
     async def start(self) -> None:
         """Connect, run the subclass's start-up, then open the health port."""
         self._nc = await broker.connect(self.settings, self.name)
-        self._engine = make_engine(self.settings.database_url, pool_size=5)
+        self._engine = make_engine(self.settings.database_url, pool_size=self.db_pool_size)
         await self.on_start()
         if self.settings.health_port is not None:
             await self.health.start("127.0.0.1", self.settings.health_port)
