@@ -30,6 +30,8 @@ class Service:
     name = "service"
     db_pool_size = 5
     """Connections kept open; as many again are opened under bursts and closed after."""
+    db_pre_ping = True
+    """Test each connection as it leaves the pool (a round trip each time)."""
 
     def __init__(self, settings: CommonSettings) -> None:
         self.settings = settings
@@ -65,7 +67,9 @@ class Service:
     async def start(self) -> None:
         """Connect, run the subclass's start-up, then open the health port."""
         self._nc = await broker.connect(self.settings, self.name)
-        self._engine = make_engine(self.settings.database_url, pool_size=self.db_pool_size)
+        self._engine = make_engine(
+            self.settings.database_url, pool_size=self.db_pool_size, pre_ping=self.db_pre_ping
+        )
         await self.on_start()
         if self.settings.health_port is not None:
             await self.health.start("127.0.0.1", self.settings.health_port)

@@ -29,6 +29,9 @@ class SessionWorker(Service):
     # Every sending session, the ack writer and the consumers use the database at once; with
     # 5 (+5) connections a burst opened and closed connections all the time (seen in py-spy).
     db_pool_size = 20
+    # The pre-ping was a tenth of the worker's CPU under load. Without it a connection that
+    # PostgreSQL dropped fails once; every caller retries (outbox, acks) or naks (commands).
+    db_pre_ping = False
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

@@ -28,6 +28,11 @@ _ADVANCE = text(
 )
 
 
+# Every statement here stands alone: autocommit spares a BEGIN and a COMMIT (or ROLLBACK)
+# round trip each, a third of the worker's database traffic under load.
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 @dataclass(frozen=True)
 class Transition:
     """A message moving to a status (applied only if it moves forward)."""
@@ -52,8 +57,8 @@ class MessageStore:
             {**row, "status": "queued", "rank": 0, "created_at": now, "updated_at": now} for row in rows
         ]
         async with self.sessions() as db:
+            await db.connection(execution_options=AUTOCOMMIT)
             await db.execute(insert(WorkerMessageRow).on_conflict_do_nothing(index_elements=["id"]), values)
-            await db.commit()
 
     async def pending(self, tenant: str, session: str, limit: int = 200) -> list[WorkerMessageRow]:
         """The session's messages not sent yet, oldest first."""
@@ -65,8 +70,7 @@ class MessageStore:
             .limit(limit)
         )  # fmt: skip
         async with self.sessions() as db:
-            # A read alone: autocommit spares the BEGIN and ROLLBACK round trips per drain.
-            await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await db.connection(execution_options=AUTOCOMMIT)
             return list((await db.scalars(query)).all())
 
     async def advance(self, transitions: Iterable[Transition]) -> None:
@@ -91,8 +95,8 @@ class MessageStore:
             "errors": [t.error for t in batch],
         }
         async with self.sessions() as db:
+            await db.connection(execution_options=AUTOCOMMIT)
             await db.execute(_ADVANCE, params)
-            await db.commit()
 
     async def awaiting_acks(self, partition: int) -> list[WorkerMessageRow]:
         """Sent messages whose contact has not acknowledged everything yet (after a takeover)."""
