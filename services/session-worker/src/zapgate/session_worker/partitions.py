@@ -81,7 +81,7 @@ class PartitionManager:
         self._main: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self.self_stops = 0
-        self._self_stops: set[asyncio.Task[None]] = set()
+        self._stop_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     @property
@@ -135,8 +135,8 @@ class PartitionManager:
         if self._threaded:
             await asyncio.wait([asyncio.wrap_future(f) for f in self._threaded], timeout=STOP_TIMEOUT)
         self._threaded = []
-        if self._self_stops:
-            await asyncio.wait(self._self_stops, timeout=STOP_TIMEOUT)
+        if self._stop_tasks:
+            await asyncio.wait(self._stop_tasks, timeout=STOP_TIMEOUT)
         if not drain:
             return
         async with self._lock:
@@ -190,8 +190,8 @@ class PartitionManager:
 
     def _spawn_loss(self, partition: int, lease: Lease) -> None:
         task = asyncio.create_task(self._lose(partition, lease), name=f"lease-lost-{partition}")
-        self._self_stops.add(task)
-        task.add_done_callback(self._self_stops.discard)
+        self._stop_tasks.add(task)
+        task.add_done_callback(self._stop_tasks.discard)
 
     async def _lose(self, partition: int, lease: Lease) -> None:
         """A renewal found the lease taken: stop the partition if it is still this lease."""
@@ -213,8 +213,8 @@ class PartitionManager:
                         self._stop_partition(partition, lease.epoch, "lease deadline passed"),
                         name=f"self-stop-{partition}",
                     )
-                    self._self_stops.add(task)
-                    task.add_done_callback(self._self_stops.discard)
+                    self._stop_tasks.add(task)
+                    task.add_done_callback(self._stop_tasks.discard)
                     self._wake.set()
             await asyncio.sleep(WATCHDOG_TICK)
 

@@ -68,9 +68,7 @@ class SimNetwork:
 
     async def disconnect(self, account: str, conn_id: str) -> None:
         """Remove a connection if it is still the registered one."""
-        local = self._local.get(account)
-        if local is not None and local[0] == conn_id:
-            del self._local[account]
+        self.forget(account, conn_id)
         with contextlib.suppress(KeyNotFoundError, Exception):
             entry = await self.kv.get(f"acct.{account}")
             if entry.value and json.loads(entry.value).get("conn") == conn_id:
