@@ -64,7 +64,7 @@ class Sender:
         if self._fenced:
             return
         self._wake.set()
-        if self._task is None or self._task.done():
+        if self.idle:
             self._task = asyncio.create_task(self._run(), name=f"sender:{self.tenant}/{self.session}")
 
     def fence(self) -> None:
