@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from helpers import (
+    System,
     pair,
     start_nats,
     start_postgres,
@@ -18,6 +20,22 @@ from helpers import (
 
 pytestmark = pytest.mark.e2e
 
+FAST = {
+    "ZAPGATE_LEASE_TTL": "3",
+    "ZAPGATE_SIM_SPEED": "20",
+    "ZAPGATE_PARTITIONS": "8",
+    "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+}
+
+
+def connected_unpaced(system: System, name: str, phone: str) -> httpx.Client:
+    """A new tenant with one CONNECTED session ``main`` (pacing off); its client."""
+    http = tenant(system, name)
+    pair(http, "main", phone)
+    response = http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}})
+    assert response.status_code == 200
+    return http
+
 
 def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(tmp_path: Path) -> None:
     (tmp_path / "nats").mkdir()
@@ -28,22 +46,10 @@ def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(
     port = pg.port
     system = start_system(
         tmp_path / ".zapgate",
-        {
-            "ZAPGATE_NATS_URL": nats.url,
-            "ZAPGATE_DATABASE_URL": with_database(pg.url, "zapgate"),
-            "ZAPGATE_LEASE_TTL": "3",
-            "ZAPGATE_SIM_SPEED": "20",
-            "ZAPGATE_PARTITIONS": "8",
-            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
-        },
+        {"ZAPGATE_NATS_URL": nats.url, "ZAPGATE_DATABASE_URL": with_database(pg.url, "zapgate"), **FAST},
     )
     try:
-        http = tenant(system, "pg-outage")
-        pair(http, "main", "5511911119001")
-        assert (
-            http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}}).status_code
-            == 200
-        )
+        http = connected_unpaced(system, "pg-outage", "5511911119001")
         before = http.post(
             "/api/v1/sessions/main/messages", json={"type": "text", "to": "5511987659001", "text": "before"}
         )
@@ -87,21 +93,10 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
     nats = start_nats(store)
     system = start_system(
         tmp_path / ".zapgate",
-        {
-            "ZAPGATE_NATS_URL": nats.url,
-            "ZAPGATE_LEASE_TTL": "3",
-            "ZAPGATE_SIM_SPEED": "20",
-            "ZAPGATE_PARTITIONS": "8",
-            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
-        },
+        {"ZAPGATE_NATS_URL": nats.url, **FAST},
     )
     try:
-        http = tenant(system, "nats-outage")
-        pair(http, "main", "5511911119004")
-        assert (
-            http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}}).status_code
-            == 200
-        )
+        http = connected_unpaced(system, "nats-outage", "5511911119004")
         to = "5511987659004"
         assert (
             http.post("/api/v1/sessions/main/messages", json={"type": "text", "to": to, "text": "before"})
@@ -161,10 +156,7 @@ def test_a_hung_session_is_restarted_and_one_that_keeps_hanging_ends_failed(tmp_
     system = start_system(
         tmp_path / ".zapgate",
         {
-            "ZAPGATE_LEASE_TTL": "3",
-            "ZAPGATE_SIM_SPEED": "20",
-            "ZAPGATE_PARTITIONS": "8",
-            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+            **FAST,
             "ZAPGATE_SESSION_HEALTH_INTERVAL": "0.3",
             "ZAPGATE_SESSION_HEALTH_TIMEOUT": "0.3",
             "ZAPGATE_SESSION_MAX_RESTARTS": "3",
