@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -6,6 +7,7 @@ from pydantic import ValidationError
 from zapgate.common.messages import (
     SCHEMA_VERSION,
     CommandRejected,
+    MessageState,
     QrCodeIssued,
     RequestPairingCode,
     SessionStatus,
@@ -14,6 +16,7 @@ from zapgate.common.messages import (
     command_adapter,
     encode,
     event_adapter,
+    furthest,
 )
 
 
@@ -71,3 +74,23 @@ def test_events_round_trip_and_expose_their_data() -> None:
     assert event_adapter.validate_json(encode(qr)) == qr
     rejected = CommandRejected(tenant="T1", session="main", subject="zg.cmd.1.T1.main.x", reason="invalid")
     assert event_adapter.validate_json(encode(rejected)).type == "command.rejected"
+
+
+def test_furthest_keeps_each_messages_highest_ranked_move_whatever_the_order() -> None:
+    @dataclass(frozen=True)
+    class Move:
+        id: str
+        status: MessageState
+
+    moves = [
+        Move("a", MessageState.READ),
+        Move("b", MessageState.SENT),
+        Move("a", MessageState.DELIVERED),
+        Move("b", MessageState.FAILED),
+        Move("a", MessageState.SENT),
+    ]
+    assert furthest(moves, lambda m: m.id) == {
+        "a": Move("a", MessageState.READ),
+        "b": Move("b", MessageState.FAILED),
+    }
+    assert furthest([], lambda m: m.id) == {}

@@ -8,9 +8,10 @@ payloads and the AsyncAPI document, so there is one schema language.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -236,6 +237,32 @@ _RANK = {
     MessageState.PLAYED: 4,
     MessageState.FAILED: 9,
 }
+
+
+class HasStatus(Protocol):
+    """Anything that moves a message to a status."""
+
+    @property
+    def status(self) -> MessageState: ...
+
+
+S = TypeVar("S", bound=HasStatus)
+K = TypeVar("K", bound=Hashable)
+
+
+def furthest(items: Iterable[S], key: Callable[[S], K]) -> dict[K, S]:
+    """Per message (``key``), the item with the highest-ranked status.
+
+    An ``UPDATE … FROM`` applies one source row per target row, so a batch in which a message
+    moved twice must be reduced to its furthest move first.
+    """
+    best: dict[K, S] = {}
+    for item in items:
+        k = key(item)
+        seen = best.get(k)
+        if seen is None or item.status.rank > seen.status.rank:
+            best[k] = item
+    return best
 
 
 class SendMessage(Command):

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from zapgate.common.db import utcnow
-from zapgate.common.messages import MessageReceived, MessageStatusChanged
+from zapgate.common.messages import MessageReceived, MessageStatusChanged, furthest
 from zapgate.gateway.adapters.tables import MessageRow
 
 _T: Table = MessageRow.__table__  # type: ignore[assignment]
@@ -199,31 +199,23 @@ class MessageRepository:
     async def apply_statuses(self, events: Sequence[MessageStatusChanged]) -> None:
         """Project status events; a status never replaces one of a higher rank, whatever the order.
 
-        One statement per batch; a message that moved twice in the batch is given its furthest
-        status (an UPDATE … FROM applies one source row per target).
+        One statement per batch, each message at its furthest status of the batch.
         """
-        furthest: dict[tuple[str, str], MessageStatusChanged] = {}
-        wa_ids: dict[tuple[str, str], str] = {}
-        for e in events:
-            key = (e.tenant, e.message_id)
-            seen = furthest.get(key)
-            if seen is None or e.status.rank > seen.status.rank:
-                furthest[key] = e
-            if e.wa_id is not None:
-                wa_ids[key] = e.wa_id
-        if not furthest:
+        moves = furthest(events, lambda e: (e.tenant, e.message_id))
+        if not moves:
             return
+        wa_ids = {(e.tenant, e.message_id): e.wa_id for e in events if e.wa_id is not None}
         # In id order, so that two gateway replicas updating overlapping batches lock the rows
         # in the same order instead of deadlocking.
-        keys = sorted(furthest, key=lambda k: k[1])
+        keys = sorted(moves, key=lambda k: k[1])
         params = {
             "now": utcnow(),
             "ids": [k[1] for k in keys],
             "tenants": [k[0] for k in keys],
-            "statuses": [furthest[k].status.value for k in keys],
-            "ranks": [furthest[k].status.rank for k in keys],
+            "statuses": [moves[k].status.value for k in keys],
+            "ranks": [moves[k].status.rank for k in keys],
             "was": [wa_ids.get(k) for k in keys],
-            "errors": [furthest[k].error for k in keys],
+            "errors": [moves[k].error for k in keys],
         }
         async with self.sessions() as db:
             await db.execute(_APPLY_STATUSES, params)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zapgate.common.db import utcnow
-from zapgate.common.messages import MessageState
+from zapgate.common.messages import MessageState, furthest
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
 
 _T: Table = WorkerMessageRow.__table__  # type: ignore[assignment]
@@ -76,17 +76,12 @@ class MessageStore:
     async def advance(self, transitions: Iterable[Transition]) -> None:
         """Move messages forward; a status never replaces one of a higher rank.
 
-        One statement for the whole batch. An UPDATE … FROM applies one source row per target,
-        so a message that moved twice in the batch is given its furthest status first.
+        One statement for the whole batch, each message at its furthest status of the batch.
         """
-        furthest: dict[str, Transition] = {}
-        for t in transitions:
-            seen = furthest.get(t.id)
-            if seen is None or t.status.rank > seen.status.rank:
-                furthest[t.id] = t
-        if not furthest:
+        moves = furthest(transitions, lambda t: t.id)
+        if not moves:
             return
-        batch = sorted(furthest.values(), key=lambda t: t.id)  # one lock order for every writer
+        batch = [moves[i] for i in sorted(moves)]  # one lock order for every writer
         params = {
             "now": utcnow(),
             "ids": [t.id for t in batch],
