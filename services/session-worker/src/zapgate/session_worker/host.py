@@ -55,6 +55,7 @@ from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.domain.pacing import wa_message_id
 from zapgate.session_worker.engines.simulator import SimulatorEngine
 from zapgate.session_worker.sender import AckWriter, Report, Sender
+from zapgate.session_worker.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ class SessionHost:
 
     async def _wind_down(self, part: Partition, reason: str) -> None:
         if part.task is not None:
-            await _cancel(part.task, f"consumer of partition {part.number}")
+            await cancel_until_done([part.task], CANCEL_TIMEOUT)
         if part.rpc is not None:
             with contextlib.suppress(Exception):
                 await part.rpc.unsubscribe()
@@ -615,16 +616,6 @@ class SessionHost:
             await self.lost(partition, self.held[partition].epoch, "close")
         if self._winding:
             await asyncio.wait(self._winding, timeout=WIND_DOWN_TIMEOUT)
-
-
-async def _cancel(task: asyncio.Task[None], what: str) -> None:
-    """Cancel ``task`` and wait for it, cancelling again if a wait inside swallowed it; bounded."""
-    deadline = asyncio.get_running_loop().time() + CANCEL_TIMEOUT
-    while not task.done() and asyncio.get_running_loop().time() < deadline:
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-    if not task.done():
-        log.error("%s did not stop in %.0f s", what, CANCEL_TIMEOUT)
 
 
 async def _give_back(msgs: list[Msg]) -> None:

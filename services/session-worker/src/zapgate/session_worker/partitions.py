@@ -28,6 +28,7 @@ from zapgate.session_worker.domain.leases import (
     preference,
     renew_interval,
 )
+from zapgate.session_worker.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +119,8 @@ class PartitionManager:
     async def stop(self, drain: bool = True) -> None:
         """Stop the loops; with ``drain``, stop every partition and release its lease."""
         self._stopping = True
-        stuck: set[asyncio.Task[None]] = set(self._tasks)
-        # nats-py awaits replies with Python 3.11's wait_for, which can swallow a cancellation;
-        # the loops also check _stopping, and a task that ignored one cancel gets another.
-        for _ in range(int(STOP_TIMEOUT / 0.5)):
-            if not stuck:
-                break
-            for task in stuck:
-                task.cancel()
-            _, stuck = await asyncio.wait(stuck, timeout=0.5)
-        for task in stuck:
-            log.error("task %s did not stop", task.get_name())
+        # The loops also check _stopping, in case a cancellation is swallowed every time.
+        await cancel_until_done(self._tasks, STOP_TIMEOUT)
         self._tasks = []
         for future in self._threaded:
             future.cancel()

@@ -16,6 +16,7 @@ from zapgate.session_worker.adapters.messages import MessageStore, Transition
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
 from zapgate.session_worker.domain.pacing import TokenBucket, typing_seconds
 from zapgate.session_worker.engines.base import Engine, NotConnected, SendError
+from zapgate.session_worker.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
 FLUSH_EVERY = 64
 WINDOW = 64
 RETRY_DELAY = 1.0
+CLOSE_TIMEOUT = 5.0
 
 Report = Callable[[WorkerMessageRow, MessageState, str | None], Awaitable[None]]
 
@@ -80,9 +82,7 @@ class Sender:
     async def close(self) -> None:
         """Stop draining (what is left stays in the outbox)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_until_done([self._task], CLOSE_TIMEOUT)
 
     async def _run(self) -> None:
         try:
