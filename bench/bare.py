@@ -11,6 +11,8 @@ from typing import Any
 import uvicorn
 from litestar import Litestar, post
 
+from zapgate.gateway.__main__ import SERVER_OPTIONS
+
 
 @post("/echo", status_code=202)
 async def echo(data: dict[str, Any]) -> dict[str, Any]:
@@ -21,9 +23,8 @@ async def echo(data: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     """Serve on the given port with the gateway's uvicorn settings."""
     config = uvicorn.Config(
-        Litestar([echo], debug=False), host="127.0.0.1", port=int(sys.argv[1]), log_config=None,
-        access_log=False, lifespan="on",
-    )  # fmt: skip
+        Litestar([echo], debug=False), host="127.0.0.1", port=int(sys.argv[1]), **SERVER_OPTIONS
+    )
     uvicorn.Server(config).run()
 
 

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+import uvloop
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -127,4 +128,6 @@ def run(factory: Callable[[], Service]) -> None:
     """Entry point body of a service's console script."""
     service = factory()
     setup_logging(service.name, service.settings.log_level)
-    asyncio.run(serve(service))
+    # uvloop: the event loop's own overhead (callbacks, socket writes) was a fifth of a busy
+    # worker's CPU on asyncio's pure-Python loop.
+    uvloop.run(serve(service))

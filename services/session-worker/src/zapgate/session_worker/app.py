@@ -66,7 +66,7 @@ class SessionWorker(Service):
         self._host = SessionHost(
             self.nc,
             SessionStore(sessions),
-            MessageStore(sessions),
+            MessageStore(sessions, self.engine),
             self.cipher,
             self._network,
             worker_id,

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -46,7 +47,7 @@ from zapgate.common.messages import (
     command_adapter,
     encode,
 )
-from zapgate.session_worker.adapters.messages import MessageStore, Transition
+from zapgate.session_worker.adapters.messages import MessageStore, Outgoing, Transition
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
@@ -54,7 +55,7 @@ from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.domain.pacing import wa_message_id
 from zapgate.session_worker.engines.simulator import SimulatorEngine
-from zapgate.session_worker.sender import AckWriter, Report, Sender
+from zapgate.session_worker.sender import Ack, AckWriter, Report, Sender
 from zapgate.session_worker.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 FETCH_BATCH = 64
 MAX_DELIVER = 5
 PUBLISH_TRIES = 20
+PUBLISH_TIMEOUT = 5.0
 EXPIRY_SWEEP = 1.0
 OUTBOX_SWEEP_EVERY = 5  # expiry sweeps between kicks of idle senders
 CANCEL_TIMEOUT = 5.0
@@ -144,7 +146,7 @@ class HostedSession:
 
     async def message_status(self, message_id: str, wa_id: str, chat: str, status: MessageState) -> None:
         """Report an ack, then record it, in the worker's next batch."""
-        self.host.acks.add(self.tenant, self.session, message_id, wa_id, chat, status)
+        self.host.acks.add(Ack(self.tenant, self.session, message_id, wa_id, chat, status))
 
     async def received(self, wa_id: str, sender: str, content: AnyContent) -> None:
         """Publish ``message.received``."""
@@ -183,7 +185,7 @@ class SessionHost:
         self._health_task: asyncio.Task[None] | None = None
         self._restarts: dict[Key, int] = {}
         self._recovering: set[Key] = set()
-        self.acks = AckWriter(messages, self._report_ack)
+        self.acks = AckWriter(messages, self._report_acks)
         self._winding: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- partitions
@@ -295,8 +297,12 @@ class SessionHost:
         return engine
 
     def _reporter(self, tenant: str, session: str) -> Report:
-        async def report(row: WorkerMessageRow, status: MessageState, error: str | None) -> None:
-            await self.report_status(tenant, session, row.id, row.wa_id, row.chat, status, error)
+        async def report(batch: Sequence[tuple[Outgoing, MessageState, str | None]]) -> None:
+            await self.report_statuses(
+                MessageStatusChanged(tenant=tenant, session=session, message_id=row.id, status=status,
+                                     wa_id=row.wa_id, chat=row.chat, error=error)
+                for row, status, error in batch
+            )  # fmt: skip
 
         return report
 
@@ -501,14 +507,32 @@ class SessionHost:
 
     # ---------------------------------------------------------------- events
 
-    async def report_status(
-        self, tenant: str, session: str, message_id: str, wa_id: str | None, chat: str | None,
-        status: MessageState, error: str | None,
-    ) -> None:  # fmt: skip
-        """Publish ``message.status``; its dedup id is the message and status, so a repeat is dropped."""
-        event = MessageStatusChanged(tenant=tenant, session=session, message_id=message_id, status=status,
-                                     wa_id=wa_id, chat=chat, error=error)  # fmt: skip
-        await self.publish(event, dedup=f"msg:{message_id}:{status.value}", strict=True)
+    async def report_statuses(self, events: Iterable[MessageStatusChanged]) -> None:
+        """Publish ``message.status`` events together, retrying through short outages; raises when
+        the bus stays unreachable, so the caller keeps the statuses and reports them again.
+
+        Each event's dedup id is its message and status, so a repeat is dropped by the stream.
+        Their acknowledgements are awaited together: one wait per batch, not per event.
+        """
+        batch = [
+            (subjects.event(e.tenant, e.session, e.type), encode(e), f"msg:{e.message_id}:{e.status.value}")
+            for e in events
+        ]
+        for attempt in range(PUBLISH_TRIES):
+            acks: list[asyncio.Future[js_api.PubAck]] = []
+            try:
+                for subject, data, dedup in batch:
+                    acks.append(await self.js.publish_async(subject, data, headers={"Nats-Msg-Id": dedup}))
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await asyncio.gather(*acks)
+                return
+            except Exception:
+                for ack in acks:  # retried as a whole: the stream drops what it already has
+                    if not ack.cancel() and not ack.cancelled():
+                        ack.exception()
+                if attempt == PUBLISH_TRIES - 1:
+                    raise
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
 
     async def publish(self, event: Event, dedup: str | None = None, strict: bool = False) -> None:
         """Publish an event durably, retrying through short outages (dedup by event id).
@@ -530,10 +554,12 @@ class SessionHost:
                     return
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
 
-    async def _report_ack(
-        self, tenant: str, session: str, message_id: str, wa_id: str, chat: str, status: MessageState
-    ) -> None:
-        await self.report_status(tenant, session, message_id, wa_id, chat, status, None)
+    async def _report_acks(self, acks: Sequence[Ack]) -> None:
+        await self.report_statuses(
+            MessageStatusChanged(tenant=a.tenant, session=a.session, message_id=a.message_id, status=a.status,
+                                 wa_id=a.wa_id, chat=a.chat)
+            for a in acks
+        )  # fmt: skip
 
     def start_sweeper(self) -> None:
         """Fail unsent messages whose ``expires_at`` passed, even while their session is down; write acks."""
@@ -589,8 +615,11 @@ class SessionHost:
                 self._kick_idle_senders()
             try:
                 for row in await self.messages.expired(list(self.held), datetime.now(UTC)):
-                    await self.report_status(row.tenant, row.session, row.id, row.wa_id, row.chat,
-                                             MessageState.FAILED, "expired")  # fmt: skip
+                    await self.report_statuses([
+                        MessageStatusChanged(tenant=row.tenant, session=row.session, message_id=row.id,
+                                             status=MessageState.FAILED, wa_id=row.wa_id, chat=row.chat,
+                                             error="expired")
+                    ])  # fmt: skip
                     await self.messages.advance([Transition(row.id, MessageState.FAILED, "expired")])
             except Exception as exc:
                 log.warning("expiry sweep failed: %s", exc or type(exc).__name__)

@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
 from zapgate.common.messages import AnyContent, MessageState, PacingConfig, SessionStatus
-from zapgate.session_worker.adapters.messages import MessageStore, Transition
-from zapgate.session_worker.adapters.tables import WorkerMessageRow
+from zapgate.session_worker.adapters.messages import MessageStore, Outgoing, Transition
 from zapgate.session_worker.domain.pacing import TokenBucket, typing_seconds
 from zapgate.session_worker.engines.base import Engine, NotConnected, SendError
 from zapgate.session_worker.tasks import cancel_until_done
@@ -27,7 +27,9 @@ WINDOW = 64
 RETRY_DELAY = 1.0
 CLOSE_TIMEOUT = 5.0
 
-Report = Callable[[WorkerMessageRow, MessageState, str | None], Awaitable[None]]
+Outcome = tuple[Outgoing, MessageState, str | None]
+Report = Callable[[Sequence[Outcome]], Awaitable[None]]
+"""Publishes the statuses of a batch of messages; raises when they could not all be published."""
 
 
 class Sender:
@@ -104,15 +106,15 @@ class Sender:
             self._task = None
             self.kick()
 
-    async def _send(self, rows: list[WorkerMessageRow]) -> bool:
+    async def _send(self, rows: list[Outgoing]) -> bool:
         """Send rows in order; False when the session dropped (its next connect kicks again).
 
         Unpaced rows are pipelined: up to WINDOW leave one after another before their
         acceptance is awaited, so a session's throughput is not one network round trip per
         message. Paced rows wait for every earlier one first.
         """
-        done: list[tuple[WorkerMessageRow, MessageState, str | None]] = []
-        inflight: list[tuple[WorkerMessageRow, asyncio.Future[None]]] = []
+        done: list[Outcome] = []
+        inflight: list[tuple[Outgoing, asyncio.Future[None]]] = []
         cancelled = False
         try:
             for row in rows:
@@ -156,8 +158,8 @@ class Sender:
 
     @staticmethod
     async def _settle(
-        inflight: list[tuple[WorkerMessageRow, asyncio.Future[None]]],
-        done: list[tuple[WorkerMessageRow, MessageState, str | None]],
+        inflight: list[tuple[Outgoing, asyncio.Future[None]]],
+        done: list[Outcome],
     ) -> bool:
         """Await the submitted rows in order into ``done``; False when the session dropped."""
         while inflight:
@@ -174,17 +176,29 @@ class Sender:
                 inflight.pop(0)
         return True
 
-    async def _flush(self, done: list[tuple[WorkerMessageRow, MessageState, str | None]]) -> None:
+    async def _flush(self, done: list[Outcome]) -> None:
         """Report first (event ids are deterministic, so a repeat after a crash is dropped), then record."""
         if not done or self._fenced:
             return
         batch = list(done)
         done.clear()
-        await asyncio.gather(*(self.report(row, status, error) for row, status, error in batch))
+        await self.report(batch)
         await self.store.advance(Transition(row.id, status, error) for row, status, error in batch)
 
 
-StatusReport = Callable[[str, str, str, str, str, MessageState], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A contact acknowledged a message (delivered, read, played)."""
+
+    tenant: str
+    session: str
+    message_id: str
+    wa_id: str
+    chat: str
+    status: MessageState
+
+
+StatusReport = Callable[[Sequence[Ack]], Awaitable[None]]
 
 
 class AckWriter:
@@ -198,7 +212,7 @@ class AckWriter:
         self.store = store
         self.report = report
         self.interval = interval
-        self._queue: list[tuple[str, str, str, str, str, MessageState]] = []
+        self._queue: list[Ack] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -206,11 +220,9 @@ class AckWriter:
         """Begin flushing."""
         self._task = asyncio.create_task(self._run(), name="ack-writer")
 
-    def add(
-        self, tenant: str, session: str, message_id: str, wa_id: str, chat: str, status: MessageState
-    ) -> None:
+    def add(self, ack: Ack) -> None:
         """Queue an ack."""
-        self._queue.append((tenant, session, message_id, wa_id, chat, status))
+        self._queue.append(ack)
         self._wake.set()
 
     async def _run(self) -> None:
@@ -220,8 +232,8 @@ class AckWriter:
             self._wake.clear()
             batch, self._queue = self._queue, []
             try:
-                await asyncio.gather(*(self.report(*ack) for ack in batch))
-                await self.store.advance(Transition(ack[2], ack[5]) for ack in batch)
+                await self.report(batch)
+                await self.store.advance(Transition(ack.message_id, ack.status) for ack in batch)
             except Exception as exc:
                 log.warning("acks not recorded (%s); retrying", exc or type(exc).__name__)
                 self._queue[:0] = batch
