@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,6 +39,39 @@ TO = "5511987650001"
 
 def port_of(stack: Stack) -> int:
     return int(stack.system.url.rsplit(":", 1)[1])
+
+
+COMPONENTS = {
+    "gateway": "zapgate.gateway",
+    "workers": "zapgate.session_worker",
+    "scheduler_billing": "zapgate.scheduler|zapgate.billing",
+    "nats": "nats-server",
+    "postgres": "postgres",
+}
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack (the processes of its session), and by
+    this process, which generates the load and reads the WebSocket."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(COMPONENTS, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat[3]) != stack.system.proc.pid:  # the session the stack was started in
+            continue
+        for name, patterns in COMPONENTS.items():
+            if any(p in cmdline for p in patterns.split("|")):
+                used[name] += (int(stat[11]) + int(stat[12])) / ticks
+                break
+    mine = os.times()
+    used["load_generator"] = mine.user + mine.system
+    return used
 
 
 async def bare_ceiling(seconds: float) -> float:
@@ -160,6 +194,7 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             }
 
         async with SentWatcher(stack.ws, key) as watcher:
+            before = cpu_seconds(stack)
             started = time.time()
             result = await hammer(port_of(stack), headers, make, seconds, CONNECTIONS, keep=True)
             ids = {body["id"] for body in result.bodies}
@@ -167,14 +202,24 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             finished = max(watcher.sent[i] for i in ids)
             throughput = len(ids) / (finished - started)
             await asyncio.sleep(2)  # let the acks of the burst settle before measuring latency
+            after = cpu_seconds(stack)
             count = int(rate * seconds)
             sent = await paced(port_of(stack), headers, make, rate, count, CONNECTIONS)
             paced_ids = {body["id"] for _, body in sent}
             await watcher.wait_for(paced_ids, 60)
             latencies = [(watcher.sent[body["id"]] - at) * 1000 for at, body in sent]
+        cpu_ms = {name: round(1000 * (after[name] - before[name]) / len(ids), 3) for name in after}
+        servers_ms = cpu_ms["nats"] + cpu_ms["postgres"] + cpu_ms["load_generator"]
         return {
             "sessions": sessions,
             "accepted": len(ids),
+            # CPU milliseconds per message of each part, over the burst and its acks: what a
+            # message costs, and where.
+            "cpu_ms_per_msg": cpu_ms,
+            "cpu_ms_per_msg_total": round(sum(cpu_ms.values()), 3),
+            # The throughput if zapgate's own services cost nothing: the cores divided by what
+            # NATS, PostgreSQL and the load generator spend per message.
+            "servers_only_ceiling_msg_s": round((os.cpu_count() or 1) * 1000 / servers_ms),
             "throughput_msg_s": round(throughput),
             "jetstream_publish_ceiling_msg_s": round(ceiling),
             "throughput_over_ceiling": round(throughput / ceiling, 3),

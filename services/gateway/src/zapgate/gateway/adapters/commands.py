@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from zapgate.common import subjects
@@ -10,6 +11,8 @@ from zapgate.gateway.adapters.nats import NatsLink, NatsUnavailable
 from zapgate.gateway.errors import ApiError
 
 log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT = 5.0
 
 
 class CommandBus:
@@ -30,7 +33,12 @@ class CommandBus:
         )
         msg_id = f"{command.tenant}:{dedup_key}" if dedup_key else command.id
         try:
-            await self.link.js.publish(subject, encode(command), headers={"Nats-Msg-Id": msg_id})
+            # publish_async: the acknowledgement comes back on one shared reply subscription,
+            # cheaper than nats-py's request machinery per message.
+            ack = await self.link.js.publish_async(
+                subject, encode(command), wait_stall=PUBLISH_TIMEOUT, headers={"Nats-Msg-Id": msg_id}
+            )
+            await asyncio.wait_for(ack, PUBLISH_TIMEOUT)
         except (NatsUnavailable, TimeoutError, OSError) as exc:
             raise _unavailable(exc) from exc
         except Exception as exc:  # nats errors: no responders, timeouts while reconnecting

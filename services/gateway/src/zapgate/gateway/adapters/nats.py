@@ -34,6 +34,7 @@ class NatsLink:
         self._on_key_revoked = on_key_revoked
         self._on_connected = on_connected
         self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
@@ -52,6 +53,7 @@ class NatsLink:
                 await broker.ensure_topology(nc.jetstream(), self.settings)
                 await nc.subscribe(subjects.API_KEY_REVOKED, cb=self._revoked)
                 self._nc = nc
+                self._js = nc.jetstream()
                 if self._on_connected is not None:
                     await self._on_connected()
                 self.ready.set()
@@ -73,8 +75,10 @@ class NatsLink:
 
     @property
     def js(self) -> JetStreamContext:
-        """JetStream on the live connection."""
-        return self.nc.jetstream()
+        """JetStream on the live connection (one context: it owns the replies of ``publish_async``)."""
+        if self._nc is None or self._js is None or not self._nc.is_connected:
+            raise NatsUnavailable("NATS is not connected")
+        return self._js
 
     async def check(self) -> None:
         """Readiness probe: a round trip to the server."""

@@ -29,6 +29,7 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_UNAVAILABLE = 1013
 CLOSE_WAIT = 30.0
 SEND_STALL = 30.0
+SEND_BATCH = 64  # frames sent under one stall timer
 
 
 class WsTicket(Body):
@@ -137,13 +138,16 @@ class WebSocketController(Controller):
                     return
                 try:
                     async with asyncio.timeout(1):
-                        item = await queue.get()
+                        items = [await queue.get()]
                 except TimeoutError:
                     continue
-                # Never cancel a send half-way (the frame would be lost); a send stalled this long
-                # ends the socket instead, and the client resumes with since.
+                while len(items) < SEND_BATCH and not queue.empty():
+                    items.append(queue.get_nowait())
+                # Never cancel a send half-way (the frame would be lost); sends stalled this long
+                # end the socket instead, and the client resumes with since.
                 async with asyncio.timeout(SEND_STALL):
-                    await socket.send_json(item, serializer=_dumps)
+                    for item in items:
+                        await socket.send_json(item, serializer=_dumps)
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
