@@ -51,10 +51,10 @@ COMPONENTS = {
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU seconds used so far by each part of the stack (the processes of its session), and by
+    """CPU seconds used so far by each part of the stack (the dev stack's descendants), and by
     this process, which generates the load and reads the WebSocket."""
     ticks = os.sysconf("SC_CLK_TCK")
-    used = dict.fromkeys(COMPONENTS, 0.0)
+    procs: dict[int, tuple[int, float, str]] = {}  # pid: parent, CPU seconds, command line
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -63,11 +63,17 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if int(stat[3]) != stack.system.proc.pid:  # the session the stack was started in
+        procs[int(entry.name)] = (int(stat[1]), (int(stat[11]) + int(stat[12])) / ticks, cmdline)
+    used = dict.fromkeys(COMPONENTS, 0.0)
+    for pid, (_, cpu, cmdline) in procs.items():
+        ancestor = pid
+        while ancestor in procs and ancestor != stack.system.proc.pid:
+            ancestor = procs[ancestor][0]
+        if ancestor != stack.system.proc.pid:
             continue
         for name, patterns in COMPONENTS.items():
             if any(p in cmdline for p in patterns.split("|")):
-                used[name] += (int(stat[11]) + int(stat[12])) / ticks
+                used[name] += cpu
                 break
     mine = os.times()
     used["load_generator"] = mine.user + mine.system
