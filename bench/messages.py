@@ -5,7 +5,8 @@
   driven by the same load generator in the same run.
 - ``e2e``: POST → ``message.status`` ``sent`` on the tenant's WebSocket with every service
   running and pacing off: sustained throughput (with JetStream's publish-with-ack rate of the
-  same run as the ceiling), then latency p50/p99 at 500 msg/s.
+  same run as the ceiling) and the CPU a message costs in each process, then latency p50/p99
+  at 500 msg/s (and at 100 and 250 msg/s before it, for the curve).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bench.load import hammer, paced
 from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
 
 CONNECTIONS = 32
+LOWER_RATES = (100.0, 250.0)
 TO = "5511987650001"
 
 
@@ -209,11 +211,17 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             throughput = len(ids) / (finished - started)
             await asyncio.sleep(2)  # let the acks of the burst settle before measuring latency
             after = cpu_seconds(stack)
-            count = int(rate * seconds)
-            sent = await paced(port_of(stack), headers, make, rate, count, CONNECTIONS)
-            paced_ids = {body["id"] for _, body in sent}
-            await watcher.wait_for(paced_ids, 60)
-            latencies = [(watcher.sent[body["id"]] - at) * 1000 for at, body in sent]
+            # Lower rates first, for the curve: at which load the latency target still holds.
+            curve: dict[str, dict[str, float]] = {}
+            for load in (*LOWER_RATES, rate):
+                sent = await paced(port_of(stack), headers, make, load, int(load * seconds), CONNECTIONS)
+                await watcher.wait_for({body["id"] for _, body in sent}, 60)
+                latencies = [(watcher.sent[body["id"]] - at) * 1000 for at, body in sent]
+                curve[f"{load:g}"] = {
+                    "p50_ms": round(pct(latencies, 50), 1),
+                    "p99_ms": round(pct(latencies, 99), 1),
+                }
+                await asyncio.sleep(1)
         cpu_ms = {name: round(1000 * (after[name] - before[name]) / len(ids), 3) for name in after}
         servers_ms = cpu_ms["nats"] + cpu_ms["postgres"] + cpu_ms["load_generator"]
         return {
@@ -235,6 +243,7 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             "p50_ms": round(pct(latencies, 50), 1),
             "p99_ms": round(pct(latencies, 99), 1),
             "target_p99_ms": 25,
+            "latency_by_rate_msg_s": curve,
         }
     finally:
         stack.system.stop()
