@@ -35,11 +35,22 @@ STOP_GRACE = 15.0
 COLORS = [36, 32, 33, 35, 34, 31, 96, 92]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on right now, and not handed out before by this process.
+
+    The children bind their ports later; without the second rule two of them (a worker's health
+    port and the gateway's, say) could be given the same one.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def read_or_create_secret(path: Path, prefix: str = "") -> str:
@@ -420,6 +431,7 @@ async def main_async(args: argparse.Namespace) -> int:
         secret_key = os.environ.get("ZAPGATE_SECRET_KEY") or read_or_create_secret(data_dir / "secret_key")
         host = os.environ.get("ZAPGATE_GATEWAY_HOST", "127.0.0.1")
         port = int(os.environ.get("ZAPGATE_GATEWAY_PORT", "8000"))
+        _HANDED_OUT.add(port)
         env = {
             **os.environ,
             "ZAPGATE_NATS_URL": nats_url,

@@ -172,8 +172,9 @@ async def test_drain_releases_so_a_peer_takes_over_at_once(clean_nats: str) -> N
         drained = time.monotonic()
         await first.stop(drain=True)
         assert {reason for w, _, reason, _ in ownership.stops if w == "w1:1"} >= {"drain"}
-        # Far sooner than the 10 s TTL: the leases were deleted, not left to expire.
-        await eventually(lambda: len(second.held) == partitions, 3, "the peer to take every partition")
+        # Within half the 10 s TTL: the leases were deleted, not left to expire (3 s was too
+        # tight on 2 loaded cores: the suite's stacks share them).
+        await eventually(lambda: len(second.held) == partitions, ttl / 2, "the peer to take every partition")
         assert time.monotonic() - drained < ttl / 2
         assert ownership.violations == []
     finally:
