@@ -378,24 +378,40 @@ class SessionHost:
         if part.stopped:
             await _give_back([msg for msg, _ in batch])
             return
-        rows = [
-            {"id": c.id, "tenant": c.tenant, "session": c.session, "partition": part.number, "chat": c.to,
-             "wa_id": wa_message_id(c.tenant, c.session, c.id), "content": c.content.model_dump(mode="json"),
-             "expires_at": c.expires_at}
+        outgoing = [
+            (c, Outgoing(c.id, c.to, wa_message_id(c.tenant, c.session, c.id), c.content.model_dump(mode="json"),
+                         c.expires_at))
             for _, c in batch
         ]  # fmt: skip
+        rows = [
+            {"id": o.id, "tenant": c.tenant, "session": c.session, "partition": part.number, "chat": o.chat,
+             "wa_id": o.wa_id, "content": o.content, "expires_at": o.expires_at}
+            for c, o in outgoing
+        ]  # fmt: skip
         try:
-            await self.messages.accept(rows)
+            recorded = await self.messages.accept(rows)
         except Exception:
             log.exception("sends of partition %d not recorded; they will be redelivered", part.number)
             for msg, _ in batch:
                 await msg.nak(delay=1)
             return
         await asyncio.gather(*(msg.ack() for msg, _ in batch), return_exceptions=True)
-        for key in {(c.tenant, c.session) for _, c in batch}:
+        # What was recorded now is handed over to the senders. A redelivered command's row was
+        # recorded before and may be sent already: its session reads the outbox instead.
+        fresh: dict[Key, list[Outgoing] | None] = {}
+        for c, o in outgoing:
+            key = (c.tenant, c.session)
+            handed = fresh.setdefault(key, [])
+            if handed is not None:
+                if o.id in recorded:
+                    recorded.discard(o.id)  # a command twice in one batch is handed over once
+                    handed.append(o)
+                else:
+                    fresh[key] = None
+        for key, rows_of_session in fresh.items():
             sender = part.senders.get(key)
             if sender is not None:
-                sender.kick()
+                sender.kick(rows_of_session)
 
     async def _handle(self, part: Partition, msg: Msg, command: AnyCommand) -> None:
         try:

@@ -24,6 +24,8 @@ content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
 
 FLUSH_EVERY = 64
 WINDOW = 64
+OUTBOX_READ = 200
+MAX_FRESH = 1000
 RETRY_DELAY = 1.0
 CLOSE_TIMEOUT = 5.0
 
@@ -51,6 +53,10 @@ class Sender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fenced = False
+        # Rows just recorded are handed over by the consumer, so a busy session's sends are not
+        # read back from the database; the outbox is read when it may hold others.
+        self._fresh: list[Outgoing] = []
+        self._read_outbox = True
         self.tenant = tenant
         self.session = session
 
@@ -63,10 +69,21 @@ class Sender:
         """Not draining right now."""
         return self._task is None or self._task.done()
 
-    def kick(self) -> None:
-        """Messages may be waiting: drain them if the session is connected."""
+    def kick(self, fresh: Sequence[Outgoing] | None = None) -> None:
+        """Messages may be waiting: drain them if the session is connected.
+
+        ``fresh``: rows just recorded (committed), handed over in order; without them the
+        outbox is read.
+        """
         if self._fenced:
             return
+        if fresh is None:
+            self._read_outbox = True
+        else:
+            self._fresh.extend(fresh)
+            if len(self._fresh) > MAX_FRESH:  # a session that stays down: they wait in the outbox
+                self._fresh.clear()
+                self._read_outbox = True
         self._wake.set()
         if self.idle:
             self._task = asyncio.create_task(self._run(), name=f"sender:{self.tenant}/{self.session}")
@@ -90,21 +107,37 @@ class Sender:
         try:
             while self.engine.status == SessionStatus.CONNECTED:
                 self._wake.clear()
-                rows = await self.store.pending(self.tenant, self.session)
+                rows = await self._next()
                 if not rows:
                     if self._wake.is_set():
                         continue
                     return
                 if not await self._send(rows):
+                    self._read_outbox = True  # what was not sent is still in the outbox
                     return
         except asyncio.CancelledError:
             raise
         except Exception:
+            self._read_outbox = True
             # The database or the bus is down: the rows are still queued, try again shortly.
             log.exception("outbox of %s/%s interrupted", self.tenant, self.session)
             await asyncio.sleep(RETRY_DELAY)
             self._task = None
             self.kick()
+
+    async def _next(self) -> list[Outgoing]:
+        """The rows to send next, oldest first: those handed over, or the outbox's."""
+        if not self._read_outbox:
+            rows, self._fresh = self._fresh, []
+            return rows
+        self._read_outbox = False
+        rows = await self.store.pending(self.tenant, self.session, OUTBOX_READ)
+        if len(rows) == OUTBOX_READ:
+            self._read_outbox = True  # more wait behind these
+        # Rows handed over before the read was answered may be in it; the others come after it.
+        read = {row.id for row in rows}
+        self._fresh = [row for row in self._fresh if row.id not in read]
+        return rows
 
     async def _send(self, rows: list[Outgoing]) -> bool:
         """Send rows in order; False when the session dropped (its next connect kicks again).

@@ -39,6 +39,7 @@ _ACCEPT = text(
                 CAST(:contents AS TEXT[]), CAST(:expires AS TIMESTAMPTZ[]))
          AS u(id, tenant, session, partition, chat, wa_id, content, expires_at)
     ON CONFLICT (id) DO NOTHING
+    RETURNING id
     """
 )
 
@@ -86,10 +87,13 @@ class MessageStore:
         self.sessions = sessions
         self.engine = engine
 
-    async def accept(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Record sends in one statement; a redelivered command (same id) changes nothing."""
+    async def accept(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Record sends in one statement; a redelivered command (same id) changes nothing.
+
+        Returns the ids recorded now (not those recorded before).
+        """
         if not rows:
-            return
+            return set()
         params = {
             "now": utcnow(),
             "ids": [r["id"] for r in rows],
@@ -102,7 +106,8 @@ class MessageStore:
             "expires": [r["expires_at"] for r in rows],
         }
         async with self.engine.connect() as conn:
-            await (await conn.execution_options(**AUTOCOMMIT)).execute(_ACCEPT, params)
+            result = await (await conn.execution_options(**AUTOCOMMIT)).execute(_ACCEPT, params)
+            return {str(row[0]) for row in result}
 
     async def pending(self, tenant: str, session: str, limit: int = 200) -> list[Outgoing]:
         """The session's messages not sent yet, oldest first."""
