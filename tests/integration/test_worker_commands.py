@@ -7,9 +7,18 @@ import json
 import time
 
 import nats
+from nats.js.errors import KeyNotFoundError
 
 from zapgate.common import subjects
-from zapgate.common.messages import StartSession, encode
+from zapgate.common.messages import (
+    Command,
+    ConfigureSession,
+    SendMessage,
+    SimulateScan,
+    StartSession,
+    TextContent,
+    encode,
+)
 from zapgate.session_worker.app import create_app
 from zapgate.session_worker.settings import Settings
 
@@ -101,3 +110,91 @@ async def _events(js, subject: str) -> list:
     finally:
         await sub.unsubscribe()
     return found
+
+
+async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent_again(
+    clean_nats: str, database_url: str
+) -> None:
+    settings = Settings(
+        nats_url=clean_nats, database_url=database_url, partitions=2, lease_ttl=3, secret_key="k" * 32,
+        sim_speed=50,
+    )  # fmt: skip
+    worker = create_app(settings)
+    await worker.start()
+    nc = await nats.connect(clean_nats)
+    js = nc.jetstream()
+    tenant, session = "T9", "burst"
+    p = subjects.partition_of(tenant, session, 2)
+
+    async def command(cmd: Command, msg_id: str | None = None) -> None:
+        await js.publish(
+            subjects.command(p, tenant, session, cmd.verb),
+            encode(cmd),
+            headers={"Nats-Msg-Id": msg_id or cmd.id},
+        )
+
+    try:
+        await eventually(lambda: asyncio.sleep(0, len(worker.manager.held) == 2), 10, "both partitions held")
+        await command(StartSession(tenant=tenant, session=session))
+
+        async def reached(status: str) -> bool:
+            statuses = await _events(js, f"zg.evt.{tenant}.{session}.session.status")
+            return status in [json.loads(m.data)["status"] for m in statuses]
+
+        await eventually(lambda: reached("SCAN_QR"), 10, "a QR code")
+        await command(SimulateScan(tenant=tenant, session=session, phone="5511955550001"))
+        await eventually(lambda: reached("CONNECTED"), 10, "the session to connect")
+        await command(ConfigureSession(tenant=tenant, session=session, config={"pacing": {"enabled": False}}))
+        sends = [
+            SendMessage(
+                tenant=tenant, session=session, to="5511955559999@c.us", content=TextContent(text=f"m{i}")
+            )
+            for i in range(60)
+        ]
+        for send in sends[:50]:
+            await command(send)
+        await eventually(lambda: _count(js, tenant, session, 50), 20, "50 deliveries")
+        # The first send again, as a redelivery would bring it: recorded and sent already.
+        await command(sends[0], msg_id=f"again:{sends[0].id}")
+        for send in sends[50:]:
+            await command(send)
+        await eventually(lambda: _count(js, tenant, session, 60), 20, "60 deliveries")
+        await asyncio.sleep(1)  # time for a wrong second send of the repeated command
+
+        texts = [json.loads(m.data)["text"] for m in await _deliveries(js, tenant, session)]
+        assert texts == [f"m{i}" for i in range(60)]  # each once, in order
+        simnet = await js.key_value("zg_simnet")
+        try:
+            repeats = int((await simnet.get("stats.repeats")).value or b"0")
+        except KeyNotFoundError:
+            repeats = 0
+        assert repeats == 0  # the repeated command was recognised, not handed to the network again
+    finally:
+        await nc.close()
+        await worker.stop()
+
+
+async def _deliveries(js, tenant: str, session: str) -> list:
+    sub = await js.subscribe(
+        subjects.sim_delivery(tenant, session), stream=subjects.SIMNET_STREAM, ordered_consumer=True
+    )
+    found = []
+    try:
+        while True:
+            try:
+                found.append(await sub.next_msg(timeout=0.3))
+            except Exception:
+                break
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def _count(js, tenant: str, session: str, expected: int) -> bool:
+    try:
+        info = await js.stream_info(
+            subjects.SIMNET_STREAM, subjects_filter=subjects.sim_delivery(tenant, session)
+        )
+    except Exception:
+        return False
+    return info.state.messages >= expected
