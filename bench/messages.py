@@ -52,9 +52,9 @@ COMPONENTS = {
 }
 
 
-def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU seconds used so far by each part of the stack (the dev stack's descendants), and by
-    this process, which generates the load and reads the WebSocket."""
+def cpu_seconds(root: int) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack (the descendants of ``root``, the dev
+    stack's process), and by this process, which generates the load and reads the WebSocket."""
     ticks = os.sysconf("SC_CLK_TCK")
     procs: dict[int, tuple[int, float, str]] = {}  # pid: parent, CPU seconds, command line
     for entry in Path("/proc").iterdir():
@@ -69,9 +69,9 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     used = dict.fromkeys(COMPONENTS, 0.0)
     for pid, (_, cpu, cmdline) in procs.items():
         ancestor = pid
-        while ancestor in procs and ancestor != stack.system.proc.pid:
+        while ancestor in procs and ancestor != root:
             ancestor = procs[ancestor][0]
-        if ancestor != stack.system.proc.pid:
+        if ancestor != root:
             continue
         for name, patterns in COMPONENTS.items():
             if any(p in cmdline for p in patterns.split("|")):
@@ -82,15 +82,23 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     return used
 
 
-async def bare_ceiling(seconds: float) -> float:
-    """Requests per second of a bare Litestar JSON POST."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds one process used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bare_ceiling(seconds: float) -> tuple[float, float]:
+    """Requests per second of a bare Litestar JSON POST, and its CPU milliseconds per request."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench/bare.py"), str(port)])
     try:
         wait_until(lambda: port_open(port), 30, "the bare server")
         make = lambda i: ("/echo", {"type": "text", "to": TO, "text": f"m{i}"})  # noqa: E731
         await hammer(port, {}, make, 1.0, CONNECTIONS)  # warm-up
-        return (await hammer(port, {}, make, seconds, CONNECTIONS)).rate
+        before = process_cpu(proc.pid)
+        result = await hammer(port, {}, make, seconds, CONNECTIONS)
+        return result.rate, 1000 * (process_cpu(proc.pid) - before) / result.ok
     finally:
         proc.terminate()
         proc.wait(10)
@@ -104,17 +112,27 @@ async def accept(seconds: float = 10.0) -> dict[str, Any]:
         key = await new_tenant(stack, "bench-accept")
         async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
             await call(http, "POST", "/api/v1/sessions", json={"name": "bench"})
-        ceiling = await bare_ceiling(seconds)
+        ceiling, bare_cpu_ms = await bare_ceiling(seconds)
         make = lambda i: ("/api/v1/sessions/bench/messages", {"type": "text", "to": TO, "text": f"m{i}"})  # noqa: E731
         headers = {"X-Api-Key": key}
         await hammer(port_of(stack), headers, make, 1.0, CONNECTIONS)  # warm-up
+        before = cpu_seconds(stack.system.proc.pid)
         result = await hammer(port_of(stack), headers, make, seconds, CONNECTIONS)
+        after = cpu_seconds(stack.system.proc.pid)
         assert not result.errors, result.errors
+        cpu_ms = {
+            name: round(1000 * (after[name] - before[name]) / result.ok, 3)
+            for name in ("gateway", "nats", "postgres", "load_generator")
+        }
         return {
             "accepted_per_s": round(result.rate),
             "bare_litestar_per_s": round(ceiling),
             "ratio": round(result.rate / ceiling, 3),
             "target_ratio": 0.5,
+            # CPU milliseconds per request: the gateway's against the bare server's, and what
+            # the servers it calls and the load generator spend for it on the same cores.
+            "bare_cpu_ms_per_request": round(bare_cpu_ms, 3),
+            "cpu_ms_per_request": cpu_ms,
         }
     finally:
         stack.system.stop()
@@ -202,7 +220,7 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             }
 
         async with SentWatcher(stack.ws, key) as watcher:
-            before = cpu_seconds(stack)
+            before = cpu_seconds(stack.system.proc.pid)
             started = time.time()
             result = await hammer(port_of(stack), headers, make, seconds, CONNECTIONS, keep=True)
             ids = {body["id"] for body in result.bodies}
@@ -210,7 +228,7 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             finished = max(watcher.sent[i] for i in ids)
             throughput = len(ids) / (finished - started)
             await asyncio.sleep(2)  # let the acks of the burst settle before measuring latency
-            after = cpu_seconds(stack)
+            after = cpu_seconds(stack.system.proc.pid)
             # Lower rates first, for the curve: at which load the latency target still holds.
             curve: dict[str, dict[str, float]] = {}
             for load in (*LOWER_RATES, rate):
