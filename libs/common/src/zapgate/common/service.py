@@ -17,6 +17,7 @@ from zapgate.common import broker
 from zapgate.common.db import make_engine, ping
 from zapgate.common.health import HealthServer
 from zapgate.common.logs import setup_logging
+from zapgate.common.runtime import settle_heap
 from zapgate.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ async def serve(service: Service) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await service.start()
+    settle_heap()
     try:
         await stop.wait()
     finally:

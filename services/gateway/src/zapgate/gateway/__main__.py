@@ -8,6 +8,7 @@ from typing import Any
 import uvicorn
 
 from zapgate.common.logs import setup_logging
+from zapgate.common.runtime import settle_heap
 from zapgate.gateway.app import create_app
 from zapgate.gateway.db import migrate
 from zapgate.gateway.settings import Settings
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=10,
         **SERVER_OPTIONS,
     )
+    settle_heap()  # the application is built and every module imported
     uvicorn.Server(config).run()
 
 
