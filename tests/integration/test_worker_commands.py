@@ -97,9 +97,12 @@ async def test_bad_commands_are_rejected_to_the_dlq_and_good_ones_still_run(
 
 
 async def _events(js, subject: str) -> list:
-    sub = await js.subscribe(
-        subject, stream=subjects.EVENTS_STREAM, ordered_consumer=True, deliver_policy=None
-    )
+    return await _stored(js, subject, subjects.EVENTS_STREAM)
+
+
+async def _stored(js, subject: str, stream: str) -> list:
+    """Every message of ``stream`` on ``subject``, in stream order."""
+    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True, deliver_policy=None)
     found = []
     try:
         while True:
@@ -175,19 +178,7 @@ async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent
 
 
 async def _deliveries(js, tenant: str, session: str) -> list:
-    sub = await js.subscribe(
-        subjects.sim_delivery(tenant, session), stream=subjects.SIMNET_STREAM, ordered_consumer=True
-    )
-    found = []
-    try:
-        while True:
-            try:
-                found.append(await sub.next_msg(timeout=0.3))
-            except Exception:
-                break
-    finally:
-        await sub.unsubscribe()
-    return found
+    return await _stored(js, subjects.sim_delivery(tenant, session), subjects.SIMNET_STREAM)
 
 
 async def _count(js, tenant: str, session: str, expected: int) -> bool:
