@@ -57,6 +57,9 @@ class Sender:
         # read back from the database; the outbox is read when it may hold others.
         self._fresh: list[Outgoing] = []
         self._read_outbox = True
+        # Ids a read returned before their rows were handed over (the hand-over follows the
+        # commit, so a read can come in between): taken once, from the read.
+        self._read_ids: set[str] = set()
         self.tenant = tenant
         self.session = session
 
@@ -80,7 +83,11 @@ class Sender:
         if fresh is None:
             self._read_outbox = True
         else:
-            self._fresh.extend(fresh)
+            for row in fresh:
+                if row.id in self._read_ids:
+                    self._read_ids.discard(row.id)
+                else:
+                    self._fresh.append(row)
             if len(self._fresh) > MAX_FRESH:  # a session that stays down: they wait in the outbox
                 self._fresh.clear()
                 self._read_outbox = True
@@ -135,8 +142,13 @@ class Sender:
         if len(rows) == OUTBOX_READ:
             self._read_outbox = True  # more wait behind these
         # Rows handed over before the read was answered may be in it; the others come after it.
+        # Rows in it that are handed over later must not be taken again then.
         read = {row.id for row in rows}
+        handed = {row.id for row in self._fresh}
         self._fresh = [row for row in self._fresh if row.id not in read]
+        if len(self._read_ids) > MAX_FRESH:  # ids of rows never handed over (older ones)
+            self._read_ids.clear()
+        self._read_ids |= read - handed
         return rows
 
     async def _send(self, rows: list[Outgoing]) -> bool:

@@ -1,0 +1,91 @@
+"""A session's Sender against the real outbox in PostgreSQL: every row taken once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from zapgate.common.db import make_engine, make_sessionmaker
+from zapgate.common.ids import new_id
+from zapgate.common.messages import AnyContent, PacingConfig, SessionStatus
+from zapgate.session_worker.adapters.messages import MessageStore, Outgoing
+from zapgate.session_worker.sender import Outcome, Sender
+
+
+class TakingEngine:
+    """A connected session whose network takes every message at once; it records what it got."""
+
+    status = SessionStatus.CONNECTED
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    async def submit(
+        self, message_id: str, wa_id: str, chat: str, content: AnyContent
+    ) -> asyncio.Future[None]:
+        self.submitted.append(message_id)
+        taken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        taken.set_result(None)
+        return taken
+
+    async def typing(self, chat: str, seconds: float) -> None:
+        return None
+
+
+async def until(predicate: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def outgoing(n: int) -> list[Outgoing]:
+    return [
+        Outgoing(
+            new_id(),
+            "5511955559999@c.us",
+            f"3EB0{new_id()[:18]}",
+            {"type": "text", "text": f"m{n}-{i}"},
+            None,
+        )
+        for i in range(3)
+    ]
+
+
+async def record(store: MessageStore, rows: list[Outgoing]) -> set[str]:
+    return await store.accept(
+        [{"id": r.id, "tenant": "T1", "session": "main", "partition": 0, "chat": r.chat, "wa_id": r.wa_id,
+          "content": r.content, "expires_at": None} for r in rows]
+    )  # fmt: skip
+
+
+async def test_rows_read_from_the_outbox_before_their_hand_over_are_sent_once(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=2)
+    store = MessageStore(make_sessionmaker(engine), engine)
+    network = TakingEngine()
+    reported: list[Outcome] = []
+
+    async def report(batch: list[Outcome]) -> None:
+        reported.extend(batch)
+
+    sender = Sender(store, network, PacingConfig(enabled=False), report, "T1", "main")  # type: ignore[arg-type]
+    try:
+        first, second = outgoing(1), outgoing(2)
+        assert await record(store, first) == {r.id for r in first}
+        # The sender reads the outbox (it starts, or an idle sender is woken) after the commit...
+        sender.kick()
+        await until(lambda: len(network.submitted) == 3, 10, "the outbox read to be sent")
+        # ...and the consumer's hand-over of the same rows comes after that read.
+        sender.kick(first)
+        assert await record(store, second) == {r.id for r in second}
+        sender.kick(second)
+        await until(lambda: len(network.submitted) >= 6, 10, "the handed-over rows to be sent")
+        await asyncio.sleep(0.3)  # room for a wrong second send
+        assert network.submitted == [r.id for r in first + second]  # each once, in order
+        assert await store.pending("T1", "main") == []  # and all recorded as sent
+        assert [status.value for _, status, _ in reported] == ["sent"] * 6
+    finally:
+        await sender.close()
+        await engine.dispose()
