@@ -232,12 +232,17 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
             # Lower rates first, for the curve: at which load the latency target still holds.
             curve: dict[str, dict[str, float]] = {}
             for load in (*LOWER_RATES, rate):
+                used, since = cpu_seconds(stack.system.proc.pid), time.monotonic()
                 sent = await paced(port_of(stack), headers, make, load, int(load * seconds), CONNECTIONS)
                 await watcher.wait_for({body["id"] for _, body in sent}, 60)
                 latencies = [(watcher.sent[body["id"]] - at) * 1000 for at, body in sent]
+                spent = sum(cpu_seconds(stack.system.proc.pid).values()) - sum(used.values())
                 curve[f"{load:g}"] = {
                     "p50_ms": round(pct(latencies, 50), 1),
                     "p99_ms": round(pct(latencies, 99), 1),
+                    # How busy the machine was: a small batch costs more per message than a big one.
+                    "cores_busy": round(spent / (time.monotonic() - since), 2),
+                    "cpu_ms_per_msg": round(1000 * spent / len(sent), 2),
                 }
                 await asyncio.sleep(1)
         cpu_ms = {name: round(1000 * (after[name] - before[name]) / len(ids), 3) for name in after}
