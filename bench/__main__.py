@@ -25,7 +25,7 @@ def render(results: dict[str, dict[str, object]]) -> str:
 
 
 def main() -> None:
-    """``python -m bench [first_qr failover rebalance scale accept e2e]`` (all when none are named)."""
+    """``python -m bench [first_qr failover rebalance scale accept e2e roundtrip]`` (all when none are named)."""
     names = sys.argv[1:]
     unknown = set(names) - set(sessions.BENCHES) - set(messages.BENCHES)
     if unknown:

@@ -6,7 +6,9 @@
 - ``e2e``: POST → ``message.status`` ``sent`` on the tenant's WebSocket with every service
   running and pacing off: sustained throughput (with JetStream's publish-with-ack rate of the
   same run as the ceiling) and the CPU a message costs in each process, then latency p50/p99
-  at 500 msg/s (and at 100 and 250 msg/s before it, for the curve).
+  at 500 msg/s (and at 100 and 250 msg/s before it, for the curve, with how busy the machine was).
+- ``roundtrip``: the CPU one JetStream publish costs the server and the client, one at a time
+  and 64 in flight: what batching saves on every hop.
 """
 
 from __future__ import annotations
@@ -160,6 +162,48 @@ async def jetstream_ceiling(url: str, seconds: float = 3.0) -> float:
     return rate
 
 
+async def roundtrip(count: int = 2000) -> dict[str, Any]:
+    """CPU of one JetStream publish on this machine: one at a time, and 64 in flight.
+
+    It shows what batching saves on every hop of the send path: a lone round trip costs the
+    server and the client far more CPU per message than one among many.
+    """
+    stack = boot(workers=0, ttl=10)
+    try:
+        nc = await nats.connect(stack.system.info["nats_url"])
+        js = nc.jetstream()
+        await js.add_stream(name="BENCH_ROUNDTRIP", subjects=["bench.roundtrip.>"])
+        figures: dict[str, Any] = {}
+        for mode in ("one_at_a_time", "64_in_flight"):
+            before, started = cpu_seconds(stack.system.proc.pid), time.monotonic()
+            if mode == "one_at_a_time":
+                for i in range(count):
+                    await js.publish(
+                        f"bench.roundtrip.{i % 50}", b"x" * 300, headers={"Nats-Msg-Id": f"a{i}"}
+                    )
+            else:
+                for first in range(0, count, 64):
+                    acks = [
+                        await js.publish_async(
+                            f"bench.roundtrip.{i % 50}", b"x" * 300, headers={"Nats-Msg-Id": f"b{i}"}
+                        )
+                        for i in range(first, min(first + 64, count))
+                    ]
+                    await asyncio.gather(*acks)
+            elapsed, after = time.monotonic() - started, cpu_seconds(stack.system.proc.pid)
+            figures[mode] = {
+                "per_s": round(count / elapsed),
+                "server_cpu_us_per_msg": round(1e6 * (after["nats"] - before["nats"]) / count),
+                "client_cpu_us_per_msg": round(
+                    1e6 * (after["load_generator"] - before["load_generator"]) / count
+                ),
+            }
+        await nc.close()
+        return figures
+    finally:
+        stack.system.stop()
+
+
 class SentWatcher:
     """Records when each message's ``sent`` status reaches the tenant's WebSocket."""
 
@@ -272,7 +316,7 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
         stack.system.stop()
 
 
-BENCHES = {"accept": accept, "e2e": e2e}
+BENCHES = {"accept": accept, "e2e": e2e, "roundtrip": roundtrip}
 
 
 def main(names: list[str]) -> dict[str, Any]:
