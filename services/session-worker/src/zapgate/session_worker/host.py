@@ -538,7 +538,11 @@ class SessionHost:
             acks: list[asyncio.Future[js_api.PubAck]] = []
             try:
                 for subject, data, dedup in batch:
-                    acks.append(await self.js.publish_async(subject, data, headers={"Nats-Msg-Id": dedup}))
+                    acks.append(
+                        await self.js.publish_async(
+                            subject, data, wait_stall=PUBLISH_TIMEOUT, headers={"Nats-Msg-Id": dedup}
+                        )
+                    )
                 async with asyncio.timeout(PUBLISH_TIMEOUT):
                     await asyncio.gather(*acks)
                 return

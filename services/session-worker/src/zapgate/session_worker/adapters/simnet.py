@@ -85,6 +85,7 @@ class SimNetwork:
         return await self.js.publish_async(
             subjects.sim_delivery(tenant, session),
             json.dumps(record).encode(),
+            wait_stall=SUBMIT_TIMEOUT,
             headers={"Nats-Msg-Id": wa_id},
         )
 
