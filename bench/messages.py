@@ -54,20 +54,25 @@ COMPONENTS = {
 }
 
 
+def _parent_and_cpu(pid: int) -> tuple[int, float]:
+    """A process's parent and the CPU seconds it used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(stat[1]), (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(root: int) -> dict[str, float]:
     """CPU seconds used so far by each part of the stack (the descendants of ``root``, the dev
     stack's process), and by this process, which generates the load and reads the WebSocket."""
-    ticks = os.sysconf("SC_CLK_TCK")
     procs: dict[int, tuple[int, float, str]] = {}  # pid: parent, CPU seconds, command line
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parent, cpu = _parent_and_cpu(int(entry.name))
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        procs[int(entry.name)] = (int(stat[1]), (int(stat[11]) + int(stat[12])) / ticks, cmdline)
+        procs[int(entry.name)] = (parent, cpu, cmdline)
     used = dict.fromkeys(COMPONENTS, 0.0)
     for pid, (_, cpu, cmdline) in procs.items():
         ancestor = pid
@@ -84,10 +89,9 @@ def cpu_seconds(root: int) -> dict[str, float]:
     return used
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds one process used so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_ms_per(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+    """CPU milliseconds per item of each part between two ``cpu_seconds`` readings."""
+    return {name: round(1000 * (after[name] - before[name]) / count, 3) for name in after}
 
 
 async def bare_ceiling(seconds: float) -> tuple[float, float]:
@@ -98,9 +102,9 @@ async def bare_ceiling(seconds: float) -> tuple[float, float]:
         wait_until(lambda: port_open(port), 30, "the bare server")
         make = lambda i: ("/echo", {"type": "text", "to": TO, "text": f"m{i}"})  # noqa: E731
         await hammer(port, {}, make, 1.0, CONNECTIONS)  # warm-up
-        before = process_cpu(proc.pid)
+        before = _parent_and_cpu(proc.pid)[1]
         result = await hammer(port, {}, make, seconds, CONNECTIONS)
-        return result.rate, 1000 * (process_cpu(proc.pid) - before) / result.ok
+        return result.rate, 1000 * (_parent_and_cpu(proc.pid)[1] - before) / result.ok
     finally:
         proc.terminate()
         proc.wait(10)
@@ -123,8 +127,9 @@ async def accept(seconds: float = 10.0) -> dict[str, Any]:
         after = cpu_seconds(stack.system.proc.pid)
         assert not result.errors, result.errors
         cpu_ms = {
-            name: round(1000 * (after[name] - before[name]) / result.ok, 3)
-            for name in ("gateway", "nats", "postgres", "load_generator")
+            name: ms
+            for name, ms in cpu_ms_per(before, after, result.ok).items()
+            if name in ("gateway", "nats", "postgres", "load_generator")
         }
         return {
             "accepted_per_s": round(result.rate),
@@ -191,12 +196,11 @@ async def roundtrip(count: int = 2000) -> dict[str, Any]:
                     ]
                     await asyncio.gather(*acks)
             elapsed, after = time.monotonic() - started, cpu_seconds(stack.system.proc.pid)
+            ms = cpu_ms_per(before, after, count)
             figures[mode] = {
                 "per_s": round(count / elapsed),
-                "server_cpu_us_per_msg": round(1e6 * (after["nats"] - before["nats"]) / count),
-                "client_cpu_us_per_msg": round(
-                    1e6 * (after["load_generator"] - before["load_generator"]) / count
-                ),
+                "server_cpu_us_per_msg": round(1000 * ms["nats"]),
+                "client_cpu_us_per_msg": round(1000 * ms["load_generator"]),
             }
         await nc.close()
         return figures
@@ -289,7 +293,7 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
                     "cpu_ms_per_msg": round(1000 * spent / len(sent), 2),
                 }
                 await asyncio.sleep(1)
-        cpu_ms = {name: round(1000 * (after[name] - before[name]) / len(ids), 3) for name in after}
+        cpu_ms = cpu_ms_per(before, after, len(ids))
         servers_ms = cpu_ms["nats"] + cpu_ms["postgres"] + cpu_ms["load_generator"]
         return {
             "sessions": sessions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -28,6 +29,15 @@ def wait_until(predicate: Callable[[], bool], within: float, what: str, every: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         time.sleep(every)
+
+
+async def eventually(predicate: Callable[[], bool], within: float, what: str, every: float = 0.02) -> None:
+    """``wait_until`` for async tests: the event loop runs while it polls."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 def port_open(port: int) -> bool:

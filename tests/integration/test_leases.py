@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from helpers import ServerProcess, start_nats
+from helpers import ServerProcess, eventually, start_nats
 
 from zapgate.common import broker
 from zapgate.common.settings import CommonSettings
@@ -56,14 +56,6 @@ class Handler:
         if self.o.owner.get(partition) == self.worker:
             del self.o.owner[partition]
         self.o.stops.append((self.worker, partition, reason, time.monotonic()))
-
-
-async def eventually(predicate, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

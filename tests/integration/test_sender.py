@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
+
+from helpers import eventually
 
 from zapgate.common.db import make_engine, make_sessionmaker
 from zapgate.common.ids import new_id
@@ -31,14 +31,6 @@ class TakingEngine:
 
     async def typing(self, chat: str, seconds: float) -> None:
         return None
-
-
-async def until(predicate: Any, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def outgoing(n: int) -> list[Outgoing]:
@@ -76,12 +68,12 @@ async def test_rows_read_from_the_outbox_before_their_hand_over_are_sent_once(da
         assert await record(store, first) == {r.id for r in first}
         # The sender reads the outbox (it starts, or an idle sender is woken) after the commit...
         sender.kick()
-        await until(lambda: len(network.submitted) == 3, 10, "the outbox read to be sent")
+        await eventually(lambda: len(network.submitted) == 3, 10, "the outbox read to be sent")
         # ...and the consumer's hand-over of the same rows comes after that read.
         sender.kick(first)
         assert await record(store, second) == {r.id for r in second}
         sender.kick(second)
-        await until(lambda: len(network.submitted) >= 6, 10, "the handed-over rows to be sent")
+        await eventually(lambda: len(network.submitted) >= 6, 10, "the handed-over rows to be sent")
         await asyncio.sleep(0.3)  # room for a wrong second send
         assert network.submitted == [r.id for r in first + second]  # each once, in order
         assert await store.pending("T1", "main") == []  # and all recorded as sent

@@ -524,16 +524,26 @@ class SessionHost:
     # ---------------------------------------------------------------- events
 
     async def report_statuses(self, events: Iterable[MessageStatusChanged]) -> None:
-        """Publish ``message.status`` events together, retrying through short outages; raises when
-        the bus stays unreachable, so the caller keeps the statuses and reports them again.
+        """Publish ``message.status`` events together; raises when the bus stays unreachable, so
+        the caller keeps the statuses and reports them again.
 
         Each event's dedup id is its message and status, so a repeat is dropped by the stream.
+        """
+        await self._publish_all([(e, f"msg:{e.message_id}:{e.status.value}") for e in events])
+
+    async def publish(self, event: Event) -> None:
+        """Publish an event durably (dedup by event id); logged as lost if the bus stays unreachable."""
+        try:
+            await self._publish_all([(event, event.id)])
+        except Exception as exc:
+            log.error("event %s of %s/%s lost: %s", event.id, event.tenant, event.session, exc)
+
+    async def _publish_all(self, events: Sequence[tuple[Event, str]]) -> None:
+        """Publish events with their dedup ids, retrying through short outages; raises at the end.
+
         Their acknowledgements are awaited together: one wait per batch, not per event.
         """
-        batch = [
-            (subjects.event(e.tenant, e.session, e.type), encode(e), f"msg:{e.message_id}:{e.status.value}")
-            for e in events
-        ]
+        batch = [(subjects.event(e.tenant, e.session, e.type), encode(e), dedup) for e, dedup in events]
         for attempt in range(PUBLISH_TRIES):
             acks: list[asyncio.Future[js_api.PubAck]] = []
             try:
@@ -552,26 +562,6 @@ class SessionHost:
                         ack.exception()
                 if attempt == PUBLISH_TRIES - 1:
                     raise
-                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-
-    async def publish(self, event: Event, dedup: str | None = None, strict: bool = False) -> None:
-        """Publish an event durably, retrying through short outages (dedup by event id).
-
-        ``strict`` raises when the bus stays unreachable instead of logging the loss, so the
-        caller keeps the work that produced the event and does it again later.
-        """
-        subject = subjects.event(event.tenant, event.session, event.type)
-        data = encode(event)
-        for attempt in range(PUBLISH_TRIES):
-            try:
-                await self.js.publish(subject, data, headers={"Nats-Msg-Id": dedup or event.id})
-                return
-            except Exception as exc:
-                if attempt == PUBLISH_TRIES - 1:
-                    if strict:
-                        raise
-                    log.error("event %s on %s lost: %s", event.id, subject, exc)
-                    return
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
 
     async def _report_acks(self, acks: Sequence[Ack]) -> None:
@@ -634,13 +624,15 @@ class SessionHost:
             if rounds % OUTBOX_SWEEP_EVERY == 0:
                 self._kick_idle_senders()
             try:
-                for row in await self.messages.expired(list(self.held), datetime.now(UTC)):
-                    await self.report_statuses([
-                        MessageStatusChanged(tenant=row.tenant, session=row.session, message_id=row.id,
-                                             status=MessageState.FAILED, wa_id=row.wa_id, chat=row.chat,
-                                             error="expired")
-                    ])  # fmt: skip
-                    await self.messages.advance([Transition(row.id, MessageState.FAILED, "expired")])
+                expired = await self.messages.expired(list(self.held), datetime.now(UTC))
+                await self.report_statuses(
+                    MessageStatusChanged(tenant=row.tenant, session=row.session, message_id=row.id,
+                                         status=MessageState.FAILED, wa_id=row.wa_id, chat=row.chat, error="expired")
+                    for row in expired
+                )  # fmt: skip
+                await self.messages.advance(
+                    Transition(row.id, MessageState.FAILED, "expired") for row in expired
+                )
             except Exception as exc:
                 log.warning("expiry sweep failed: %s", exc or type(exc).__name__)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -288,6 +287,4 @@ class AckWriter:
     async def close(self) -> None:
         """Stop flushing (acks not flushed are awaited again by the next owner)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done([self._task], CLOSE_TIMEOUT)

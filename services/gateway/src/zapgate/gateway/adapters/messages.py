@@ -13,7 +13,7 @@ from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from zapgate.common.db import utcnow
+from zapgate.common.db import autocommit, utcnow
 from zapgate.common.messages import MessageReceived, MessageStatusChanged, furthest
 from zapgate.gateway.adapters.tables import MessageRow
 
@@ -101,10 +101,7 @@ class AcceptBatcher:
             "keys": [r["idempotency_key"] for r in rows],
             "expires": [r["expires_at"] for r in rows],
         }
-        async with self.engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await auto.execute(_ACCEPT_MANY, params)
-            return {str(r[0]) for r in result}
+        return {str(r[0]) for r in await autocommit(self.engine, _ACCEPT_MANY, params)}
 
 
 @dataclass(frozen=True)
@@ -218,11 +215,7 @@ class MessageRepository:
             "was": [wa_ids.get(k) for k in keys],
             "errors": [moves[k].error for k in keys],
         }
-        # One statement: autocommit spares the BEGIN and COMMIT round trips of a session.
-        async with self.engine.connect() as conn:
-            await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
-                _APPLY_STATUSES, params
-            )
+        await autocommit(self.engine, _APPLY_STATUSES, params)
 
     async def apply_received(self, event: MessageReceived) -> None:
         """Project an incoming message (a repeat of the event changes nothing)."""

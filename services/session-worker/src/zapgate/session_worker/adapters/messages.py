@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from zapgate.common.db import utcnow
+from zapgate.common.db import autocommit, utcnow
 from zapgate.common.messages import MessageState, furthest
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
 
@@ -62,11 +62,6 @@ class Outgoing:
     expires_at: datetime | None
 
 
-# Every statement here stands alone: autocommit spares a BEGIN and a COMMIT (or ROLLBACK)
-# round trip each, a third of the worker's database traffic under load.
-AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-
 @dataclass(frozen=True)
 class Transition:
     """A message moving to a status (applied only if it moves forward)."""
@@ -79,7 +74,7 @@ class Transition:
 class MessageStore:
     """Reads and writes ``worker_messages``.
 
-    The statements of the send path run on plain autocommitted connections rather than ORM
+    The statements of the send path run in autocommit on plain connections rather than in ORM
     sessions: the ORM's unit of work was a tenth of a busy worker's CPU.
     """
 
@@ -105,16 +100,12 @@ class MessageStore:
             "contents": [json.dumps(r["content"]) for r in rows],
             "expires": [r["expires_at"] for r in rows],
         }
-        async with self.engine.connect() as conn:
-            result = await (await conn.execution_options(**AUTOCOMMIT)).execute(_ACCEPT, params)
-            return {str(row[0]) for row in result}
+        return {str(row[0]) for row in await autocommit(self.engine, _ACCEPT, params)}
 
     async def pending(self, tenant: str, session: str, limit: int = 200) -> list[Outgoing]:
         """The session's messages not sent yet, oldest first."""
-        async with self.engine.connect() as conn:
-            auto = await conn.execution_options(**AUTOCOMMIT)
-            result = await auto.execute(_PENDING, {"tenant": tenant, "session": session, "limit": limit})
-            return [Outgoing(*row) for row in result]
+        params = {"tenant": tenant, "session": session, "limit": limit}
+        return [Outgoing(**row._mapping) for row in await autocommit(self.engine, _PENDING, params)]
 
     async def advance(self, transitions: Iterable[Transition]) -> None:
         """Move messages forward; a status never replaces one of a higher rank.
@@ -132,8 +123,7 @@ class MessageStore:
             "ranks": [t.status.rank for t in batch],
             "errors": [t.error for t in batch],
         }
-        async with self.engine.connect() as conn:
-            await (await conn.execution_options(**AUTOCOMMIT)).execute(_ADVANCE, params)
+        await autocommit(self.engine, _ADVANCE, params)
 
     async def awaiting_acks(self, partition: int) -> list[WorkerMessageRow]:
         """Sent messages whose contact has not acknowledged everything yet (after a takeover)."""
