@@ -1,5 +1,7 @@
 """Gateway REST API against real NATS and PostgreSQL: auth, tenants, keys, error shape."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -143,7 +145,7 @@ async def test_keys_are_issued_listed_and_revoked(client: AsyncTestClient) -> No
 
 
 async def test_revocation_reaches_every_gateway_replica(clean_nats: str, database_url: str) -> None:
-    settings = settings_for(clean_nats, database_url, api_key_cache_ttl=3600)
+    settings = settings_for(clean_nats, database_url, api_key_cache_ttl=300)
     async with (
         AsyncTestClient(app=create_app(settings)) as one,
         AsyncTestClient(app=create_app(settings)) as two,
@@ -160,6 +162,33 @@ async def test_revocation_reaches_every_gateway_replica(clean_nats: str, databas
                 break
         else:
             pytest.fail("replica two still accepts a revoked key")
+
+
+async def test_a_revocation_that_never_arrives_is_bounded_by_the_cache_ttl(
+    clean_nats: str, database_url: str
+) -> None:
+    ttl = 1.0
+    settings = settings_for(clean_nats, database_url, api_key_cache_ttl=ttl)
+    async with (
+        AsyncTestClient(app=create_app(settings)) as one,
+        AsyncTestClient(app=create_app(settings)) as two,
+    ):
+        # Replica two never hears the broadcast (as when NATS is down at the revocation).
+        two.app.state.gateway.nats._on_key_revoked = lambda key_hash: None
+        tenant = await make_tenant(one)
+        key = {"X-Api-Key": tenant["api_key"]}
+        assert (await two.get("/api/v1/me", headers=key)).status_code == 200  # cached in replica two
+        revoked_at = time.monotonic()
+        revoked = await one.delete(
+            f"/api/v1/tenants/{tenant['id']}/api-keys/{tenant['api_key_id']}", headers={"X-Api-Key": ADMIN}
+        )
+        assert revoked.status_code == 204
+        assert (await one.get("/api/v1/me", headers=key)).status_code == 401  # at once where revoked
+        while (await two.get("/api/v1/me", headers=key)).status_code == 200:
+            # Broken on purpose (a cache that never expires) this loop runs out and fails.
+            assert time.monotonic() - revoked_at < 3 * ttl, "replica two accepts a revoked key past the TTL"
+            await asyncio.sleep(0.05)
+        assert time.monotonic() - revoked_at >= ttl * 0.5  # it really was the cache that held it
 
 
 @pytest.mark.parametrize(

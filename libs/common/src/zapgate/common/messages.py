@@ -128,6 +128,17 @@ class SimulateScan(Command):
     phone: str = Field(pattern=r"^[1-9][0-9]{6,14}$")
 
 
+PAIRING_CODE_PATTERN = r"^[1-9A-HJ-NP-TV-Z]{4}-[1-9A-HJ-NP-TV-Z]{4}$"
+
+
+class SimulateCodeEntry(Command):
+    """Simulator only: the phone's owner types the pairing code into WhatsApp (Linked devices)."""
+
+    verb: Literal["enter_code"] = "enter_code"
+    phone: str = Field(pattern=r"^[1-9][0-9]{6,14}$")
+    code: str = Field(pattern=PAIRING_CODE_PATTERN, description="As issued, e.g. ABCD-1234")
+
+
 # ---------------------------------------------------------------- message content
 # The same content models travel in REST bodies (after the gateway stored any media), in the
 # ``send`` command, in ``message.received`` events and in the AsyncAPI document.
@@ -303,6 +314,7 @@ AnyCommand = Annotated[
     | LogoutSession
     | RequestPairingCode
     | SimulateScan
+    | SimulateCodeEntry
     | SendMessage
     | ConfigureSession
     | SimulateInbound

@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 
-from zapgate.common.db import database_unavailable
+from zapgate.common.outages import dependency_away
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,23 @@ class ApiError(HTTPException):
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries documenting the error shape for the given statuses."""
+    """OpenAPI entries documenting the error shape for the given statuses.
+
+    503 is always among them: every route reads the database (authentication does), so any
+    of them can find a dependency away.
+    """
     from zapgate.gateway.schemas import ErrorBody
 
     return {
         status: ResponseSpec(
-            data_container=ErrorBody, description=CODES.get(status, "error").replace("_", " ")
+            data_container=ErrorBody,
+            description=(
+                "a dependency (database or message bus) is unavailable; retry after Retry-After"
+                if status == 503
+                else CODES.get(status, "error").replace("_", " ")
+            ),
         )
-        for status in statuses
+        for status in sorted({*statuses, 503})
     }
 
 
@@ -103,12 +112,26 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return Response(error_body(code, message), status_code=status, headers=headers)
 
 
+DEPENDENCY_MESSAGES = {
+    "nats": "the message bus is unavailable; retry shortly",
+    "database": "the database is unavailable; retry shortly",
+}
+
+
+def unavailable(message: str) -> ApiError:
+    """503 with Retry-After: a dependency is away, a retry will work."""
+    return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Last resort: a lost database connection is a 503 to retry; anything else is a logged bug."""
-    if database_unavailable(exc):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    """Last resort: a lost dependency is a 503 naming it, to retry; anything else is a logged bug."""
+    dependency = dependency_away(exc)
+    if dependency is not None:
+        log.warning(
+            "%s unavailable on %s %s: %s", dependency, request.method, request.url.path, type(exc).__name__
+        )
         return Response(
-            error_body("unavailable", "the database is unavailable; retry shortly"),
+            error_body("unavailable", DEPENDENCY_MESSAGES[dependency], {"dependency": dependency}),
             status_code=503,
             headers={"Retry-After": "1"},
         )

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from zapgate.common.messages import (
+    PAIRING_CODE_PATTERN,
     ContactContent,
     LocationContent,
     ReactionContent,
@@ -146,6 +147,17 @@ class PairingRequest(Request):
 
     phone: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{6,14}$")] = Field(
         description="Digits only, country code first, no leading 0"
+    )
+
+
+class CodeEntry(Request):
+    """Simulator only: a phone types a pairing code."""
+
+    phone: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{6,14}$")] = Field(
+        description="The phone the code was issued for"
+    )
+    code: Annotated[str, StringConstraints(pattern=PAIRING_CODE_PATTERN)] = Field(
+        description="The code of the ``session.pairing_code`` event, e.g. ABCD-1234"
     )
 
 

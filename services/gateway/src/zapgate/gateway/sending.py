@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+import asyncio
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter
 
@@ -14,6 +18,8 @@ from zapgate.gateway.domain.recipients import BadRecipient, chat_id
 from zapgate.gateway.errors import ApiError
 from zapgate.gateway.schemas import MediaInput, MessageAccepted, SendMedia, SendRequest
 from zapgate.gateway.state import GatewayState
+
+log = logging.getLogger(__name__)
 
 content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
 
@@ -70,21 +76,22 @@ async def accept_message(
     chat = recipient(body.to)
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise ApiError(422, "validation_error", "expires_at needs a time zone, e.g. 2026-01-01T12:00:00Z")
+    fingerprint = request_hash(session, body) if idempotency_key is not None else None
     if idempotency_key is not None and isinstance(body, SendMedia):
         # A retry must not upload its media again; other bodies find the key on insert.
         earlier = await gateway.messages.by_key(tenant, idempotency_key)
         if earlier is not None:
-            return await _again(gateway, earlier)
+            return await _again(gateway, earlier, fingerprint)
     content = await content_of(gateway, tenant, body)
     row = {
         "id": new_id(), "tenant_id": tenant, "session": session, "chat": chat, "type": content.type,
         "content": content.model_dump(mode="json"), "idempotency_key": idempotency_key,
-        "expires_at": body.expires_at.astimezone(UTC) if body.expires_at else None,
+        "request_hash": fingerprint, "expires_at": expires_utc(body.expires_at),
     }  # fmt: skip
     if not await gateway.messages.record(row):
         earlier = await gateway.messages.by_key(tenant, idempotency_key) if idempotency_key else None
         if earlier is not None:
-            return await _again(gateway, earlier)
+            return await _again(gateway, earlier, fingerprint)
         # No key conflict, so the session was missing; it may have been created meanwhile.
         if await gateway.sessions_repo.get(tenant, session) is None or not await gateway.messages.record(row):
             raise ApiError(404, "not_found", f"session {session!r} not found")
@@ -101,8 +108,61 @@ async def accept_message(
     return MessageAccepted(id=command.id, status="queued")
 
 
-async def _again(gateway: GatewayState, row: MessageRow) -> MessageAccepted:
+def request_hash(session: str, body: SendRequest) -> str:
+    """A fingerprint of a send request: a key reused for another request is refused."""
+    canonical = json.dumps({"session": session, "body": body.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def expires_utc(expires_at: datetime | None) -> datetime | None:
+    """``expires_at`` in UTC; a 422 for a time that cannot be expressed in UTC."""
+    if expires_at is None:
+        return None
+    try:
+        return expires_at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ApiError(
+            422, "validation_error", "expires_at is out of range",
+            details=[{"key": "expires_at", "message": "out of range", "source": "body"}],
+        ) from None  # fmt: skip
+
+
+async def _again(gateway: GatewayState, row: MessageRow, fingerprint: str | None) -> MessageAccepted:
     """A retry: queue the same command again (the bus or the worker drops the repeat)."""
+    if row.request_hash is not None and row.request_hash != fingerprint:
+        raise ApiError(409, "conflict", "Idempotency-Key already used for a different request; use a new key")
     if row.status == "queued":
         await gateway.commands.send(command_of(row))
     return MessageAccepted(id=row.id, status=row.status)
+
+
+REQUEUE_BATCH = 500
+REQUEUE_AGAIN = 10  # a still-queued message is published again after this many ``requeue_after``
+
+
+async def requeue_stuck(gateway: GatewayState) -> int:
+    """Publish again the commands of sends still queued after ``requeue_after``; how many.
+
+    A send accepted with an Idempotency-Key whose publish failed (the client got a 503 and may
+    never retry), or a gateway that died between recording and publishing, leaves a queued row
+    whose command the bus never had. The command is the same every time (same id): the bus and
+    the worker's outbox drop it if they had it.
+    """
+    now = datetime.now(UTC)
+    after = timedelta(seconds=gateway.settings.requeue_after)
+    rows = await gateway.messages.stuck(now - after, now - after * REQUEUE_AGAIN, REQUEUE_BATCH)
+    for row in rows:
+        await gateway.commands.send(command_of(row))
+    await gateway.messages.requeued([row.id for row in rows])
+    return len(rows)
+
+
+async def requeue_forever(gateway: GatewayState) -> None:
+    """``requeue_stuck`` every ``requeue_interval``; an outage only delays it."""
+    while True:
+        await asyncio.sleep(gateway.settings.requeue_interval)
+        try:
+            if requeued := await requeue_stuck(gateway):
+                log.info("published again the commands of %d queued messages", requeued)
+        except Exception as exc:
+            log.warning("stuck sends not re-queued yet (%s)", type(exc).__name__)

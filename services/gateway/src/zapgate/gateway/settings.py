@@ -34,6 +34,17 @@ class Settings(CommonSettings):
         limit: int = getattr(self, f"media_max_{kind}")
         return limit
 
+    requeue_after: float = Field(
+        30.0, gt=0, description="Seconds a send may stay queued before its command is published again"
+    )
+    requeue_interval: float = Field(10.0, gt=0, description="Seconds between looks for stuck sends")
+
     api_key_cache_ttl: float = Field(
-        30.0, ge=0, description="Seconds a verified API key is cached; revocations are broadcast"
+        30.0,
+        ge=0,
+        le=300,
+        description=(
+            "Seconds a verified API key is cached; revocations are broadcast, and this bounds how long "
+            "another replica can accept a revoked key when the broadcast cannot reach it"
+        ),
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from zapgate.common.db import make_engine, make_sessionmaker, ping
+from zapgate.gateway.adapters.command_keys import CommandKeys
 from zapgate.gateway.adapters.commands import CommandBus
 from zapgate.gateway.adapters.media import MediaStore
 from zapgate.gateway.adapters.messages import MessageRepository
@@ -33,15 +37,25 @@ class GatewayState:
         self.key_cache = KeyCache(settings.api_key_cache_ttl)
         self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict, on_connected=self._connected)
         self.sessions_repo = SessionRepository(self.sessions)
+        self.command_keys = CommandKeys(self.sessions)
         self.commands = CommandBus(self.nats, settings.partitions)
         self.messages = MessageRepository(self.sessions, self.engine)
         self.media = MediaStore(self.nats)
         self.projector: Projector | None = None
         self.tickets = TicketStore(self.nats)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def _connected(self) -> None:
         self.projector = Projector(self.nats.js, self.sessions_repo, self.messages)
         await self.projector.start()
+        from zapgate.gateway.sending import requeue_forever  # sending builds on this module
+
+        self._spawn(requeue_forever(self))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def start(self) -> None:
         """Open connections (NATS keeps retrying in the background if it is down)."""
@@ -49,6 +63,10 @@ class GatewayState:
 
     async def stop(self) -> None:
         """Close connections."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
         if self.projector is not None:
             await self.projector.stop()
         await self.nats.stop()
@@ -73,7 +91,7 @@ class GatewayState:
         if key_hash is None:
             return False
         self.key_cache.evict(key_hash)
-        await self.nats.broadcast_revoked(key_hash)
+        self._spawn(self.nats.broadcast_revoked(key_hash, self.settings.api_key_cache_ttl))
         return True
 
 

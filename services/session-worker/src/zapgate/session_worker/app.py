@@ -14,6 +14,7 @@ from zapgate.session_worker.adapters.lease_loop import LeaseLoop
 from zapgate.session_worker.adapters.leases import LeaseStore, Membership
 from zapgate.session_worker.adapters.messages import MessageStore
 from zapgate.session_worker.adapters.simnet import SimNetwork
+from zapgate.session_worker.adapters.spool import EventSpool
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
@@ -67,6 +68,7 @@ class SessionWorker(Service):
             self.nc,
             SessionStore(sessions),
             MessageStore(sessions, self.engine),
+            EventSpool(self.engine),
             self.cipher,
             self._network,
             worker_id,

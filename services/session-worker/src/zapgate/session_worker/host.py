@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cryptography.exceptions import InvalidTag
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -39,6 +40,7 @@ from zapgate.common.messages import (
     SessionConfig,
     SessionStatus,
     SessionStatusChanged,
+    SimulateCodeEntry,
     SimulateHang,
     SimulateInbound,
     SimulateScan,
@@ -47,8 +49,10 @@ from zapgate.common.messages import (
     command_adapter,
     encode,
 )
-from zapgate.session_worker.adapters.messages import MessageStore, Outgoing, Transition
+from zapgate.common.outages import dependency_away
+from zapgate.session_worker.adapters.messages import MessageStore, Outgoing
 from zapgate.session_worker.adapters.simnet import SimNetwork
+from zapgate.session_worker.adapters.spool import EventSpool, Spooled
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
 from zapgate.session_worker.domain.crypto import CredentialCipher
@@ -64,6 +68,9 @@ FETCH_BATCH = 64
 MAX_DELIVER = 5
 PUBLISH_TRIES = 20
 PUBLISH_TIMEOUT = 5.0
+SPOOL_AFTER_TRIES = 4  # quick tries (about 0.4 s) before an event goes to the spool
+SPOOL_FLUSH = 0.5
+SPOOL_LOOK_EVERY = 20  # flush rounds between looks for what other (dead) workers spooled
 EXPIRY_SWEEP = 1.0
 OUTBOX_SWEEP_EVERY = 5  # expiry sweeps between kicks of idle senders
 CANCEL_TIMEOUT = 5.0
@@ -91,6 +98,10 @@ class Partition:
     task: asyncio.Task[None] | None = None
     rpc: Subscription | None = None
     stopped: bool = False
+
+
+class UnreadableCredentials(Exception):
+    """A session's stored credentials cannot be decrypted or parsed."""
 
 
 class HostedSession:
@@ -164,6 +175,7 @@ class SessionHost:
         nc: NATS,
         store: SessionStore,
         messages: MessageStore,
+        spool: EventSpool,
         cipher: CredentialCipher,
         network: SimNetwork,
         worker_id: str,
@@ -187,6 +199,10 @@ class SessionHost:
         self._recovering: set[Key] = set()
         self.acks = AckWriter(messages, self._report_acks)
         self._winding: set[asyncio.Task[None]] = set()
+        self.spool = spool
+        self._spooling = True  # until the first flush has looked
+        self._adding = 0
+        self._flusher: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- partitions
 
@@ -203,7 +219,13 @@ class SessionHost:
         rows = await self.store.started_in(partition)
         if not self._holds(part):
             return
-        engines = [self._engine(part, row.tenant, row.session, row.credentials, row.config) for row in rows]
+        engines = []
+        for row in rows:
+            try:
+                engines.append(self._engine(part, row.tenant, row.session, row.credentials, row.config))
+            except UnreadableCredentials as exc:
+                # That one session fails; the partition's others run.
+                await self._unreadable(part, row.tenant, row.session, exc)
         await asyncio.gather(*(engine.start(resume=True) for engine in engines))
         if not self._holds(part):
             await asyncio.gather(*(engine.halt() for engine in engines), return_exceptions=True)
@@ -281,9 +303,12 @@ class SessionHost:
         existing = part.sessions.get(key)
         if existing is not None:
             return existing
-        creds = self.cipher.decrypt(blob, tenant, session) if blob else None
         hosted = HostedSession(self, part, tenant, session)
-        engine = SimulatorEngine(f"{tenant}/{session}", creds, hosted, self.network, self.sim_speed)
+        try:
+            creds = self.cipher.decrypt(blob, tenant, session) if blob else None
+            engine = SimulatorEngine(f"{tenant}/{session}", creds, hosted, self.network, self.sim_speed)
+        except (InvalidTag, ValueError, KeyError, TypeError) as exc:
+            raise UnreadableCredentials(type(exc).__name__) from exc
         part.sessions[key] = engine
         sender = part.senders.get(key)
         if sender is None:
@@ -295,6 +320,16 @@ class SessionHost:
             sender.engine = engine
         hosted.sender = sender
         return engine
+
+    async def _unreadable(
+        self, part: Partition, tenant: str, session: str, exc: UnreadableCredentials
+    ) -> None:
+        """A session whose stored credentials cannot be read: FAILED, saying what to do."""
+        log.error("session %s/%s: stored credentials unreadable (%s)", tenant, session, exc)
+        await HostedSession(self, part, tenant, session).status(
+            SessionStatus.FAILED,
+            "stored credentials are unreadable (wrong ZAPGATE_SECRET_KEY or damaged); log out and link the device again",
+        )
 
     def _reporter(self, tenant: str, session: str) -> Report:
         async def report(batch: Sequence[tuple[Outgoing, MessageState, str | None]]) -> None:
@@ -414,11 +449,21 @@ class SessionHost:
                 sender.kick(rows_of_session)
 
     async def _handle(self, part: Partition, msg: Msg, command: AnyCommand) -> None:
+        """Execute, then ack. An outage (database, NATS) is retried for as long as it lasts: the
+        API accepted the command. Anything else is a poison command, dead-lettered after
+        ``MAX_DELIVER`` tries."""
         try:
             await self.execute(part, command)
-        except Exception:
+        except Exception as exc:
+            delivered = msg.metadata.num_delivered or 1
+            away = dependency_away(exc)
+            if away is not None:
+                log.warning("command %s on %s waits for %s (delivery %d): %s", command.id, msg.subject, away,
+                            delivered, type(exc).__name__)  # fmt: skip
+                await msg.nak(delay=retry_delay(delivered))
+                return
             log.exception("command %s on %s failed", command.id, msg.subject)
-            if (msg.metadata.num_delivered or 1) >= MAX_DELIVER:
+            if delivered >= MAX_DELIVER:
                 await self._reject(msg, "failed", [{"msg": "gave up after repeated failures"}], command.id)
             else:
                 await msg.nak(delay=1)
@@ -434,9 +479,13 @@ class SessionHost:
             if isinstance(command, StartSession) and command.config is not None:
                 await self._configure(part, tenant, session, command.config)
             row = await self.store.get(tenant, session)
-            engine = self._engine(
-                part, tenant, session, row.credentials if row else None, row.config if row else None
-            )
+            try:
+                engine = self._engine(
+                    part, tenant, session, row.credentials if row else None, row.config if row else None
+                )
+            except UnreadableCredentials as exc:
+                await self._unreadable(part, tenant, session, exc)
+                return
             if isinstance(command, RestartSession):
                 await engine.stop()
             await engine.start()
@@ -448,34 +497,45 @@ class SessionHost:
         elif isinstance(command, LogoutSession):
             await self.store.set_desired(tenant, session, part.number, "stopped", "simulator")
             row = await self.store.get(tenant, session)
-            engine = self._engine(part, tenant, session, row.credentials if row else None)
+            try:
+                engine = self._engine(part, tenant, session, row.credentials if row else None)
+            except UnreadableCredentials:
+                engine = self._engine(part, tenant, session, None)  # logging out needs none
             await engine.logout()
             part.sessions.pop((tenant, session), None)
         elif isinstance(command, RequestPairingCode):
-            engine = part.sessions.get((tenant, session)) or self._engine(part, tenant, session, None)
-            await engine.pair(command.phone)
+            waiting = part.sessions.get((tenant, session))
+            if waiting is None or not await waiting.pair(command.phone):
+                await self._refuse(part, command, "not waiting to be linked: start the session first")
         elif isinstance(command, ConfigureSession):
             await self._configure(part, tenant, session, command.config)
-        elif isinstance(command, SimulateHang | SimulateInbound | SimulateScan):
+        elif isinstance(command, SimulateHang | SimulateInbound | SimulateScan | SimulateCodeEntry):
             await self._simulate(part, command)
 
     async def _simulate(
-        self, part: Partition, command: SimulateHang | SimulateInbound | SimulateScan
+        self, part: Partition, command: SimulateHang | SimulateInbound | SimulateScan | SimulateCodeEntry
     ) -> None:
         """The simulator's own commands; one the session's state does not allow is rejected."""
         engine = part.sessions.get((command.tenant, command.session))
         if isinstance(command, SimulateScan):
             done, reason = engine is not None and await engine.scan(command.phone), "not waiting for a scan"
+        elif isinstance(command, SimulateCodeEntry):
+            done = engine is not None and await engine.enter_code(command.phone, command.code)
+            reason = "no such pairing code for this phone (or the session is not waiting to be linked)"
         elif isinstance(command, SimulateHang):
             done, reason = engine is not None and await engine.hang(command.times), "session not connected"
         else:
             done = engine is not None and await engine.inbound(command.sender, command.content)
             reason = "session not connected"
         if not done:
-            await self.publish(
-                CommandRejected(tenant=command.tenant, session=command.session, command_id=command.id, reason=reason,
-                                subject=subjects.command(part.number, command.tenant, command.session, command.verb))
-            )  # fmt: skip
+            await self._refuse(part, command, reason)
+
+    async def _refuse(self, part: Partition, command: AnyCommand, reason: str) -> None:
+        """Tell the tenant that a valid command cannot be carried out in the session's state."""
+        await self.publish(
+            CommandRejected(tenant=command.tenant, session=command.session, command_id=command.id, reason=reason,
+                            subject=subjects.command(part.number, command.tenant, command.session, command.verb))
+        )  # fmt: skip
 
     async def _query(self, part: Partition, msg: Msg) -> None:
         """Answer a query about a running session (``zg.rpc.<p>.<tenant>.<session>.<verb>``)."""
@@ -506,12 +566,21 @@ class SessionHost:
     ) -> None:
         """Keep the original in the dead-letter stream, tell the tenant, and take it off the queue."""
         log.warning("command on %s rejected: %s %s", msg.subject, reason, errors)
-        with contextlib.suppress(Exception):
+        try:
             await self.js.publish(
                 subjects.dead_letter(reason, msg.subject),
                 msg.data,
                 headers={"Nats-Msg-Id": f"dlq:{msg.reply}"},
+                timeout=PUBLISH_TIMEOUT,
             )
+        except Exception as exc:
+            # Not terminated until the dead-letter stream holds it: it comes back and is
+            # rejected again.
+            log.warning(
+                "dead letter of %s not stored (%s); the command returns", msg.subject, type(exc).__name__
+            )
+            await msg.nak(delay=retry_delay(msg.metadata.num_delivered or 1))
+            return
         tokens = msg.subject.split(".")
         if len(tokens) == 6:
             with contextlib.suppress(ValueError, ValidationError):
@@ -532,27 +601,78 @@ class SessionHost:
         await self._publish_all([(e, f"msg:{e.message_id}:{e.status.value}") for e in events])
 
     async def publish(self, event: Event) -> None:
-        """Publish an event durably (dedup by event id); logged as lost if the bus stays unreachable."""
+        """Publish an event durably (dedup by event id); kept in the spool while NATS is away.
+
+        Returns once NATS or the spool holds the event: nothing received or accepted is dropped.
+        """
+        item = Spooled(subjects.event(event.tenant, event.session, event.type), encode(event), event.id)
+        if not self._spooling:
+            try:
+                await self._publish_items([item], SPOOL_AFTER_TRIES)
+                return
+            except Exception as exc:
+                log.warning("event %s not published (%s); kept in the spool", event.id, type(exc).__name__)
+        await self._keep([item])
+
+    async def _keep(self, items: Sequence[Spooled]) -> None:
+        """Put events in the spool; with the database away too, whichever comes back first takes them."""
+        self._spooling = True
+        self._adding += 1
         try:
-            await self._publish_all([(event, event.id)])
-        except Exception as exc:
-            log.error("event %s of %s/%s lost: %s", event.id, event.tenant, event.session, exc)
+            delay = 0.1
+            while True:
+                try:
+                    await self.spool.add(items)
+                    return
+                except Exception as exc:
+                    log.error("event spool unavailable (%s); retrying", type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await self._publish_items(items, 1)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        finally:
+            self._adding -= 1
+
+    async def _flush_spool(self) -> None:
+        """Publish what the spool holds, oldest first; also what a dead worker left there."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(SPOOL_FLUSH)
+            rounds += 1
+            if not self._spooling and rounds % SPOOL_LOOK_EVERY:
+                continue
+            try:
+                while await self.spool.flush(lambda items: self._publish_items(items, SPOOL_AFTER_TRIES)):
+                    pass
+                if self._adding == 0 and await self.spool.count() == 0:
+                    self._spooling = False
+            except Exception as exc:
+                self._spooling = True  # look again next round
+                log.warning("event spool not flushed yet: %s", type(exc).__name__)
 
     async def _publish_all(self, events: Sequence[tuple[Event, str]]) -> None:
-        """Publish events with their dedup ids, retrying through short outages; raises at the end.
+        """Publish events with their dedup ids, retrying through short outages; raises at the end."""
+        items = [
+            Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), dedup) for e, dedup in events
+        ]
+        await self._publish_items(items, PUBLISH_TRIES)
+
+    async def _publish_items(self, batch: Sequence[Spooled], tries: int) -> None:
+        """Publish, retrying ``tries`` times with backoff; raises at the end.
 
         Their acknowledgements are awaited together: one wait per batch, not per event.
         """
-        batch = [(subjects.event(e.tenant, e.session, e.type), encode(e), dedup) for e, dedup in events]
-        for attempt in range(PUBLISH_TRIES):
+        for attempt in range(tries):
             acks: list[asyncio.Future[js_api.PubAck]] = []
             try:
-                for subject, data, dedup in batch:
+                for item in batch:
                     acks.append(
                         await self.js.publish_async(
-                            subject, data, wait_stall=PUBLISH_TIMEOUT, headers={"Nats-Msg-Id": dedup}
+                            item.subject, item.data, wait_stall=PUBLISH_TIMEOUT,
+                            headers={"Nats-Msg-Id": item.dedup},
                         )
-                    )
+                    )  # fmt: skip
                 async with asyncio.timeout(PUBLISH_TIMEOUT):
                     await asyncio.gather(*acks)
                 return
@@ -560,7 +680,7 @@ class SessionHost:
                 for ack in acks:  # retried as a whole: the stream drops what it already has
                     if not ack.cancel() and not ack.cancelled():
                         ack.exception()
-                if attempt == PUBLISH_TRIES - 1:
+                if attempt == tries - 1:
                     raise
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
 
@@ -575,6 +695,7 @@ class SessionHost:
         """Fail unsent messages whose ``expires_at`` passed, even while their session is down; write acks."""
         self._sweeper = asyncio.create_task(self._sweep(), name="expiry-sweeper")
         self._health_task = asyncio.create_task(self._check_health(), name="session-health")
+        self._flusher = asyncio.create_task(self._flush_spool(), name="event-spool")
         self.acks.start()
 
     async def _check_health(self) -> None:
@@ -624,17 +745,36 @@ class SessionHost:
             if rounds % OUTBOX_SWEEP_EVERY == 0:
                 self._kick_idle_senders()
             try:
-                expired = await self.messages.expired(list(self.held), datetime.now(UTC))
-                await self.report_statuses(
-                    MessageStatusChanged(tenant=row.tenant, session=row.session, message_id=row.id,
-                                         status=MessageState.FAILED, wa_id=row.wa_id, chat=row.chat, error="expired")
-                    for row in expired
-                )  # fmt: skip
-                await self.messages.advance(
-                    Transition(row.id, MessageState.FAILED, "expired") for row in expired
-                )
+                await self._expire(await self.messages.expired(list(self.held), datetime.now(UTC)))
             except Exception as exc:
                 log.warning("expiry sweep failed: %s", exc or type(exc).__name__)
+
+    async def _expire(self, rows: Sequence[WorkerMessageRow]) -> None:
+        """Fail expired unsent messages, except those their sender is submitting right now.
+
+        The outbox row changes first, and only while it is still unsent, so a message ends in
+        exactly one state whatever its sender does meanwhile; the ``failed`` events follow and
+        go to the spool if NATS is away.
+        """
+        taken = []
+        for row in rows:
+            part = self.held.get(row.partition)
+            sender = part.senders.get((row.tenant, row.session)) if part is not None else None
+            if part is not None and (sender is None or sender.take_expired(row.id)):
+                taken.append(row)
+        failed = await self.messages.expire([row.id for row in taken])
+        events = [
+            MessageStatusChanged(tenant=row.tenant, session=row.session, message_id=row.id,
+                                 status=MessageState.FAILED, wa_id=row.wa_id, chat=row.chat, error="expired")
+            for row in taken if row.id in failed
+        ]  # fmt: skip
+        try:
+            await self.report_statuses(events)
+        except Exception:
+            await self._keep(
+                [Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), f"msg:{e.message_id}:failed")
+                 for e in events]
+            )  # fmt: skip
 
     def _kick_idle_senders(self) -> None:
         """Wake every idle sender of a connected session: a safety net for rows recorded while
@@ -647,7 +787,7 @@ class SessionHost:
 
     async def close(self) -> None:
         """Halt everything (drain already stopped the partitions through the lease manager)."""
-        for task in (self._sweeper, self._health_task):
+        for task in (self._sweeper, self._health_task, self._flusher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -657,6 +797,11 @@ class SessionHost:
             await self.lost(partition, self.held[partition].epoch, "close")
         if self._winding:
             await asyncio.wait(self._winding, timeout=WIND_DOWN_TIMEOUT)
+
+
+def retry_delay(delivered: int) -> float:
+    """Seconds before a command that met an outage is tried again: 1, 2, 4 ... up to 30."""
+    return float(min(2 ** max(delivered - 1, 0), 30))
 
 
 async def _give_back(msgs: list[Msg]) -> None:

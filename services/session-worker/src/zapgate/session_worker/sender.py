@@ -59,6 +59,10 @@ class Sender:
         # Ids a read returned before their rows were handed over (the hand-over follows the
         # commit, so a read can come in between): taken once, from the read.
         self._read_ids: set[str] = set()
+        # Between the expiry check and the recorded ``sent``, a row is this sender's: the expiry
+        # sweeper leaves it alone. A row the sweeper took is never submitted.
+        self._submitting: set[str] = set()
+        self._swept: set[str] = set()
         self.tenant = tenant
         self.session = session
 
@@ -93,6 +97,18 @@ class Sender:
         self._wake.set()
         if self.idle:
             self._task = asyncio.create_task(self._run(), name=f"sender:{self.tenant}/{self.session}")
+
+    def take_expired(self, message_id: str) -> bool:
+        """The expiry sweeper asks for an expired row: granted unless it is being submitted.
+
+        No await between the question and the answer, so sender and sweeper never both act.
+        """
+        if message_id in self._submitting:
+            return False
+        if len(self._swept) > MAX_FRESH:
+            self._swept.clear()  # older ids are failed in the outbox: no read returns them
+        self._swept.add(message_id)
+        return True
 
     def fence(self) -> None:
         """Stop at once, with no I/O: nothing more is sent, reported or recorded.
@@ -162,9 +178,15 @@ class Sender:
         cancelled = False
         try:
             for row in rows:
-                if row.expires_at is not None and row.expires_at < datetime.now(UTC):
+                if row.id in self._swept:
+                    continue  # failed as expired by the sweeper
+                # A row handed to the network before (its outcome never recorded) cannot expire
+                # any more: the contact may have it. It goes again under the same WhatsApp id.
+                expired = row.expires_at is not None and row.expires_at < datetime.now(UTC)
+                if expired and row.id not in self._submitting:
                     done.append((row, MessageState.FAILED, "expired"))
                     continue
+                self._submitting.add(row.id)
                 content = content_adapter.validate_python(row.content)
                 wait = self.bucket.reserve(time.monotonic())
                 typing = typing_seconds(self.bucket.config, getattr(content, "text", None))
@@ -179,6 +201,7 @@ class Sender:
                 try:
                     inflight.append((row, await self.engine.submit(row.id, row.wa_id, row.chat, content)))
                 except NotConnected:
+                    self._submitting.discard(row.id)  # never reached the network
                     await self._settle(inflight, done)
                     return False
                 except SendError as exc:
@@ -228,6 +251,7 @@ class Sender:
         done.clear()
         await self.report(batch)
         await self.store.advance(Transition(row.id, status, error) for row, status, error in batch)
+        self._submitting.difference_update(row.id for row, _, _ in batch)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import logging
 from zapgate.common import subjects
 from zapgate.common.messages import Command, encode
 from zapgate.gateway.adapters.nats import NatsLink, NatsUnavailable
-from zapgate.gateway.errors import ApiError
+from zapgate.gateway.errors import ApiError, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,13 @@ class CommandBus:
         """The session's partition."""
         return subjects.partition_of(tenant, session, self.partitions)
 
-    async def send(self, command: Command, dedup_key: str | None = None) -> str:
-        """Publish durably; JetStream drops a repeat with the same ``Nats-Msg-Id``. Returns the id."""
+    async def send(self, command: Command) -> str:
+        """Publish durably; JetStream drops a repeat with the same ``Nats-Msg-Id`` (the command
+        id). Returns the id."""
         subject = subjects.command(
             self.partition(command.tenant, command.session), command.tenant, command.session, command.verb
         )
-        msg_id = f"{command.tenant}:{dedup_key}" if dedup_key else command.id
+        msg_id = command.id
         try:
             # publish_async: the acknowledgement comes back on one shared reply subscription,
             # cheaper than nats-py's request machinery per message.
@@ -50,6 +51,4 @@ class CommandBus:
 
 def _unavailable(exc: Exception) -> ApiError:
     log.warning("command not published: %s", exc or type(exc).__name__)
-    return ApiError(
-        503, "unavailable", "the message bus is unavailable; retry shortly", headers={"Retry-After": "1"}
-    )
+    return unavailable("the message bus is unavailable; retry shortly")

@@ -23,13 +23,14 @@ _T: Table = MessageRow.__table__  # type: ignore[assignment]
 _ACCEPT_MANY = text(
     """
     INSERT INTO messages (id, tenant_id, session, direction, chat, type, content, status, rank,
-                          idempotency_key, seen, expires_at, created_at, updated_at)
+                          idempotency_key, request_hash, seen, expires_at, created_at, updated_at)
     SELECT u.id, u.tenant_id, u.session, 'out', u.chat, u.type, CAST(u.content AS JSONB), 'queued', 0,
-           u.idempotency_key, true, u.expires_at, CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
+           u.idempotency_key, u.request_hash, true, u.expires_at, CAST(:now AS TIMESTAMPTZ),
+           CAST(:now AS TIMESTAMPTZ)
     FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:tenants AS VARCHAR[]), CAST(:sessions AS VARCHAR[]),
                 CAST(:chats AS VARCHAR[]), CAST(:types AS VARCHAR[]), CAST(:contents AS TEXT[]),
-                CAST(:keys AS VARCHAR[]), CAST(:expires AS TIMESTAMPTZ[]))
-         AS u(id, tenant_id, session, chat, type, content, idempotency_key, expires_at)
+                CAST(:keys AS VARCHAR[]), CAST(:hashes AS VARCHAR[]), CAST(:expires AS TIMESTAMPTZ[]))
+         AS u(id, tenant_id, session, chat, type, content, idempotency_key, request_hash, expires_at)
     WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = u.tenant_id AND s.name = u.session)
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -99,6 +100,7 @@ class AcceptBatcher:
             "types": [r["type"] for r in rows],
             "contents": [json.dumps(r["content"]) for r in rows],
             "keys": [r["idempotency_key"] for r in rows],
+            "hashes": [r.get("request_hash") for r in rows],
             "expires": [r["expires_at"] for r in rows],
         }
         return {str(r[0]) for r in await autocommit(self.engine, _ACCEPT_MANY, params)}
@@ -135,6 +137,28 @@ class MessageRepository:
         query = select(MessageRow).where(MessageRow.tenant_id == tenant_id, MessageRow.idempotency_key == key)
         async with self.sessions() as db:
             return (await db.scalars(query)).first()
+
+    async def stuck(self, older_than: datetime, again_after: datetime, limit: int) -> list[MessageRow]:
+        """Outgoing messages still ``queued`` since before ``older_than``, not re-queued since
+        ``again_after``: their command may never have reached the bus (a 503, a crash)."""
+        query = (
+            select(MessageRow)
+            .where(MessageRow.direction == "out", MessageRow.rank == 0, MessageRow.created_at < older_than,
+                   (MessageRow.requeued_at.is_(None)) | (MessageRow.requeued_at < again_after))
+            .order_by(MessageRow.created_at)
+            .limit(limit)
+        )  # fmt: skip
+        async with self.sessions() as db:
+            return list((await db.scalars(query)).all())
+
+    async def requeued(self, ids: Sequence[str]) -> None:
+        """Note that these messages' commands were published again."""
+        if ids:
+            async with self.sessions() as db:
+                await db.execute(
+                    update(MessageRow).where(MessageRow.id.in_(ids)).values(requeued_at=utcnow())
+                )
+                await db.commit()
 
     async def discard(self, tenant_id: str, message_id: str) -> None:
         """Forget a message that could not be queued (the client was told 503)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NATS
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 class NatsUnavailable(Exception):
     """NATS cannot be reached right now."""
+
+    dependency = "nats"
 
 
 class NatsLink:
@@ -84,10 +87,23 @@ class NatsLink:
         """Readiness probe: a round trip to the server."""
         await self.nc.flush(timeout=1)
 
-    async def broadcast_revoked(self, key_hash: str) -> None:
-        """Tell every gateway replica to forget a revoked key."""
-        with contextlib.suppress(NatsUnavailable):
-            await self.nc.publish(subjects.API_KEY_REVOKED, key_hash.encode())
+    async def broadcast_revoked(self, key_hash: str, within: float) -> None:
+        """Tell every gateway replica to forget a revoked key, retrying for ``within`` seconds.
+
+        Past that every replica's cache has let the key go by itself (the cache TTL), so the
+        broadcast only shortens the window; it never has to outlive it.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                await self.nc.publish(subjects.API_KEY_REVOKED, key_hash.encode())
+                await self.nc.flush(timeout=1)
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    log.warning("revocation not broadcast (%s); caches expire it", type(exc).__name__)
+                    return
+                await asyncio.sleep(0.5)
 
     async def stop(self) -> None:
         """Stop connecting and drain the connection."""

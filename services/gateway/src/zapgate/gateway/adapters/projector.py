@@ -72,8 +72,11 @@ class Projector:
             try:
                 event = event_adapter.validate_json(msg.data)
             except ValidationError:
-                log.warning("unreadable event on %s dropped from the projection", msg.subject)
-                done.append(msg)
+                # Kept in the dead-letter stream before it is acknowledged: never dropped.
+                if await self._dead_letter(msg):
+                    done.append(msg)
+                else:
+                    await msg.nak(delay=1)
                 continue
             if isinstance(event, MessageStatusChanged):
                 statuses.append(event)
@@ -96,6 +99,20 @@ class Projector:
                 await msg.nak(delay=1)
             return
         await asyncio.gather(*(msg.ack() for msg in done), return_exceptions=True)
+
+    async def _dead_letter(self, msg: Msg) -> bool:
+        """Keep an unreadable event in ``ZG_DLQ`` (``zg.dlq.unreadable.<subject>``); False if not stored."""
+        sequence = msg.metadata.sequence.stream
+        try:
+            await self.js.publish(
+                subjects.dead_letter("unreadable", msg.subject), msg.data,
+                headers={"Nats-Msg-Id": f"dlq:evt:{sequence}"}, timeout=5,
+            )  # fmt: skip
+        except Exception as exc:
+            log.warning("unreadable event %d not dead-lettered yet (%s)", sequence, type(exc).__name__)
+            return False
+        log.warning("unreadable event %d on %s kept in the dead-letter stream", sequence, msg.subject)
+        return True
 
     async def apply(self, event: object) -> None:
         """Apply one event to the read model."""

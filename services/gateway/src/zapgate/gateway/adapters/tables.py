@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -78,6 +88,7 @@ class MessageRow(Base):
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_messages_session", "tenant_id", "session", "id"),
         Index("ix_messages_chat", "tenant_id", "session", "chat", "id"),
+        Index("ix_messages_queued", "created_at", postgresql_where=text("direction = 'out' AND rank = 0")),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -92,7 +103,24 @@ class MessageRow(Base):
     wa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    requeued_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     seen: Mapped[bool] = mapped_column(default=False)
     expires_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class CommandKeyRow(Base):
+    """A lifecycle command sent with an ``Idempotency-Key``: a retry gets the same command back."""
+
+    __tablename__ = "command_keys"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    session: Mapped[str] = mapped_column(String(63))
+    verb: Mapped[str] = mapped_column(String(16))
+    command_id: Mapped[str] = mapped_column(String(26))
+    command: Mapped[bytes] = mapped_column(LargeBinary)
+    published: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

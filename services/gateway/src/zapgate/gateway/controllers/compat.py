@@ -124,7 +124,7 @@ class CompatController(Controller):
         """``GET /status?sessionId=``."""
         return _status(await existing(gateway, tenant_of(request), _valid(_session_id(None, session_id))))
 
-    @post("/send-message", status_code=200, responses=error_responses(400, 401, 403, 404, 422, 503))
+    @post("/send-message", status_code=200, responses=error_responses(400, 401, 403, 404, 409, 422, 503))
     async def send_message(
         self, data: JSONBody[LegacySend], gateway: GatewayDep, request: TenantRequest,
         idempotency_key: IdempotencyKey = None,
@@ -164,7 +164,7 @@ class CompatController(Controller):
 
 def _valid(name: str) -> str:
     """A session name the old clients may create on the fly, or 422."""
-    if not re.match(SESSION_NAME_PATTERN, name):
+    if not re.fullmatch(SESSION_NAME_PATTERN, name):
         raise ApiError(
             422, "validation_error",
             f"session id {name!r} must match {SESSION_NAME_PATTERN} (lowercase letters, digits, - and _)",

@@ -13,6 +13,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from zapgate.common import subjects
+from zapgate.common.ids import ID_PATTERN
 from zapgate.common.messages import MediaContent, SimulateHang, SimulateInbound, TextContent
 from zapgate.gateway.adapters.nats import NatsUnavailable
 from zapgate.gateway.adapters.tables import MessageRow
@@ -26,7 +27,7 @@ from zapgate.gateway.controllers.sessions import (
     tenant_of,
 )
 from zapgate.gateway.domain.recipients import phone_of
-from zapgate.gateway.errors import ApiError, error_responses
+from zapgate.gateway.errors import ApiError, error_responses, unavailable
 from zapgate.gateway.schemas import (
     ChatRead,
     ChatView,
@@ -46,7 +47,6 @@ from zapgate.gateway.state import GatewayDep, GatewayState
 
 ChatId = Annotated[str, PathParameter(description="Chat id (or a phone number)", max_length=128)]
 EXISTS_TIMEOUT = 3.0
-ID_PATTERN = r"^[0-9A-Za-z]{1,26}$"
 
 
 def to_view(row: MessageRow) -> MessageView:
@@ -58,17 +58,12 @@ def to_view(row: MessageRow) -> MessageView:
     )  # fmt: skip
 
 
-def unavailable(what: str) -> ApiError:
-    """503 with Retry-After."""
-    return ApiError(503, "unavailable", f"{what}; retry shortly", headers={"Retry-After": "1"})
-
-
 async def deliveries(gateway: GatewayState, tenant: str, session: str) -> list[Delivery]:
     """What the simulated contacts received from a session, one entry per WhatsApp id."""
     try:
         js = gateway.nats.js
     except NatsUnavailable:
-        raise unavailable("the message bus is unavailable") from None
+        raise unavailable("the message bus is unavailable; retry shortly") from None
     found: dict[str, Delivery] = {}
     subject = subjects.sim_delivery(tenant, session)
     try:
@@ -106,13 +101,17 @@ class MessageController(Controller):
 
     @post(
         "/sessions/{name:str}/messages", status_code=202,
-        responses=error_responses(400, 401, 403, 404, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
     )  # fmt: skip
     async def send(
         self, name: Name, data: JSONBody[SendBody], gateway: GatewayDep, request: TenantRequest,
         idempotency_key: IdempotencyKey = None,
     ) -> MessageAccepted:  # fmt: skip
-        """Queue a message; it waits durably while the session is not connected."""
+        """Queue a message; it waits durably while the session is not connected.
+
+        With an ``Idempotency-Key`` a retry answers with the first message's id; the key reused
+        for a different request is a 409.
+        """
         return await accept_message(gateway, tenant_of(request), name, data.root, idempotency_key)
 
     @get("/sessions/{name:str}/messages", responses=error_responses(401, 403, 404, 422))
@@ -204,7 +203,7 @@ class MessageController(Controller):
                 subject, json.dumps({"chat": chat}).encode(), timeout=EXISTS_TIMEOUT
             )
         except (NatsUnavailable, NoRespondersError, NatsTimeout):
-            raise unavailable("no worker is answering for this session") from None
+            raise unavailable("no worker is answering for this session; retry shortly") from None
         answer: dict[str, Any] = json.loads(reply.data)
         if "error" in answer:
             raise ApiError(409, "conflict", f"session {name!r}: {answer['error']}")
@@ -270,7 +269,7 @@ class MessageController(Controller):
         try:
             found = await gateway.media.get(tenant_of(request), media_id)
         except NatsUnavailable:
-            raise unavailable("the media store is unavailable") from None
+            raise unavailable("the media store is unavailable; retry shortly") from None
         if found is None:
             raise ApiError(404, "not_found", f"media {media_id!r} not found")
         data, mimetype, filename = found

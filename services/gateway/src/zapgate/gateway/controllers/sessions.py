@@ -9,13 +9,16 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 
 from zapgate.common.messages import (
     SESSION_NAME_PATTERN,
+    Command,
     ConfigureSession,
     LogoutSession,
     RequestPairingCode,
     RestartSession,
+    SimulateCodeEntry,
     SimulateScan,
     StartSession,
     StopSession,
+    command_adapter,
 )
 from zapgate.gateway.adapters.sessions import SessionExists
 from zapgate.gateway.adapters.tables import SessionRow
@@ -24,6 +27,7 @@ from zapgate.gateway.domain import qr
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import (
+    CodeEntry,
     CommandAccepted,
     PairingRequest,
     QrDataUrl,
@@ -136,49 +140,71 @@ class SessionController(Controller):
         row = await existing(gateway, tenant, name)
         # Desired state first: whatever restarts, the session comes back as it was asked to be.
         await gateway.sessions_repo.set_desired(tenant, name, desired)
-        message = (
+        message: Command = (
             StartSession(tenant=tenant, session=name, config=row.config)
             if command is StartSession
             else command(tenant=tenant, session=name)
         )
-        command_id = await gateway.commands.send(message, idempotency_key)
-        return CommandAccepted(command_id=command_id)
+        if idempotency_key is None:
+            return CommandAccepted(command_id=await gateway.commands.send(message))
+        # The first command sent under the key is the one every retry gets back, published once
+        # (even past the bus's two-minute duplicate window); the key on another request is a 409.
+        record = await gateway.command_keys.claim(idempotency_key, message)
+        if (record.session, record.verb) != (name, message.verb):
+            raise ApiError(
+                409, "conflict",
+                f"Idempotency-Key already used for {record.verb} on session {record.session!r}; use a new key",
+            )  # fmt: skip
+        if not record.published:
+            await gateway.commands.send(command_adapter.validate_json(record.command))
+            await gateway.command_keys.published(tenant, idempotency_key)
+        return CommandAccepted(command_id=record.command_id)
 
-    @post("/{name:str}/start", status_code=202, responses=error_responses(401, 403, 404, 503))
+    @post("/{name:str}/start", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def start(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Start (and keep starting after any restart) until stopped."""
         return await self._lifecycle(gateway, request, name, StartSession, "started", idempotency_key)
 
-    @post("/{name:str}/stop", status_code=202, responses=error_responses(401, 403, 404, 503))
+    @post("/{name:str}/stop", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def stop(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Stop, keeping the credentials."""
         return await self._lifecycle(gateway, request, name, StopSession, "stopped", idempotency_key)
 
-    @post("/{name:str}/restart", status_code=202, responses=error_responses(401, 403, 404, 503))
+    @post("/{name:str}/restart", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def restart(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Stop then start."""
         return await self._lifecycle(gateway, request, name, RestartSession, "started", idempotency_key)
 
-    @post("/{name:str}/logout", status_code=202, responses=error_responses(401, 403, 404, 503))
+    @post("/{name:str}/logout", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def logout(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Unlink the device and remove its credentials."""
         return await self._lifecycle(gateway, request, name, LogoutSession, "stopped", idempotency_key)
 
-    @post("/{name:str}/pairing-code", status_code=202, responses=error_responses(401, 403, 404, 422, 503))
+    @post(
+        "/{name:str}/pairing-code", status_code=202, responses=error_responses(401, 403, 404, 409, 422, 503)
+    )
     async def pairing_code(
         self, name: Name, data: JSONBody[PairingRequest], gateway: GatewayDep, request: TenantRequest
     ) -> CommandAccepted:
-        """Ask for a pairing code; it arrives as a ``session.pairing_code`` event."""
+        """Ask for a pairing code while the session waits to be linked (``SCAN_QR``, else 409).
+
+        The code arrives as a ``session.pairing_code`` event; typed on that phone (WhatsApp →
+        Linked devices → Link with phone number) it links the device instead of a QR scan.
+        """
         tenant = tenant_of(request)
-        await existing(gateway, tenant, name)
+        row = await existing(gateway, tenant, name)
+        if row.status != "SCAN_QR":
+            raise ApiError(
+                409, "conflict", f"session {name!r} is {row.status}, not waiting to be linked; start it"
+            )
         command_id = await gateway.commands.send(
             RequestPairingCode(tenant=tenant, session=name, phone=data.phone)
         )
@@ -194,6 +220,23 @@ class SessionController(Controller):
         tenant = tenant_of(request)
         await simulated(gateway, tenant, name, "SCAN_QR")
         command_id = await gateway.commands.send(SimulateScan(tenant=tenant, session=name, phone=data.phone))
+        return CommandAccepted(command_id=command_id)
+
+    @post(
+        "/{name:str}/simulator/enter-code",
+        status_code=202,
+        responses=error_responses(401, 403, 404, 409, 422, 503),
+    )
+    async def simulator_enter_code(
+        self, name: Name, data: JSONBody[CodeEntry], gateway: GatewayDep, request: TenantRequest
+    ) -> CommandAccepted:
+        """Simulator only: the phone types the pairing code issued for it; a wrong one is refused
+        with a ``command.rejected`` event."""
+        tenant = tenant_of(request)
+        await simulated(gateway, tenant, name, "SCAN_QR")
+        command_id = await gateway.commands.send(
+            SimulateCodeEntry(tenant=tenant, session=name, phone=data.phone, code=data.code)
+        )
         return CommandAccepted(command_id=command_id)
 
     @get(

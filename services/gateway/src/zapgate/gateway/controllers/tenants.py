@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from zapgate.common.ids import ID_PATTERN
 from zapgate.gateway.adapters.repository import NameTaken
 from zapgate.gateway.adapters.tables import TenantRow
 from zapgate.gateway.auth import admin_only
@@ -15,8 +16,8 @@ from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import ApiKey, ApiKeyCreated, Tenant, TenantCreate, TenantCreated
 from zapgate.gateway.state import GatewayDep
 
-TenantId = Annotated[str, PathParameter(description="Tenant id (ULID)", max_length=26)]
-KeyId = Annotated[str, PathParameter(description="API key id (ULID)", max_length=26)]
+TenantId = Annotated[str, PathParameter(description="Tenant id (ULID)", pattern=ID_PATTERN)]
+KeyId = Annotated[str, PathParameter(description="API key id (ULID)", pattern=ID_PATTERN)]
 
 
 def to_tenant(row: TenantRow) -> Tenant:
@@ -53,7 +54,8 @@ class TenantController(Controller):
         gateway: GatewayDep,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         after: Annotated[
-            str | None, QueryParameter(description="Cursor: the last id of the previous page")
+            str | None,
+            QueryParameter(pattern=ID_PATTERN, description="Cursor: the last id of the previous page"),
         ] = None,
     ) -> list[Tenant]:
         """Tenants in creation order."""

@@ -39,12 +39,27 @@ class WsTicket(Body):
     expires_in: int
 
 
-def frame(msg: Msg) -> dict[str, Any] | None:
-    """The WebSocket frame of an event message."""
+UNREADABLE = "event.unreadable"
+
+
+def frame(msg: Msg) -> dict[str, Any]:
+    """The WebSocket frame of an event message.
+
+    A message of the tenant's subjects that is not a JSON object still gets a frame, of type
+    ``event.unreadable`` with its subject, so a client sees every sequence number: a gap in
+    ``seq`` always means a filter, never a silent drop.
+    """
     try:
         event = json.loads(msg.data)
+        if not isinstance(event, dict):
+            raise ValueError("not an object")
     except ValueError:
-        return None
+        tokens = msg.subject.split(".")
+        return {
+            "id": None, "seq": msg.metadata.sequence.stream, "type": UNREADABLE,
+            "tenant": tokens[2] if len(tokens) > 2 else None, "session": tokens[3] if len(tokens) > 3 else None,
+            "time": None, "data": {"subject": msg.subject},
+        }  # fmt: skip
     envelope = {"id", "tenant", "session", "time", "type", "schema_version"}
     return {
         "id": event.get("id"),
@@ -90,13 +105,12 @@ class WebSocketController(Controller):
         assert tenant is not None
         wanted_sessions = {s for s in (sessions or "").split(",") if s}
         wanted_types = {t for t in (types or "").split(",") if t}
-        await socket.accept()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SEND_BUFFER)
         overflow = asyncio.Event()
 
         async def on_event(msg: Msg) -> None:
             item = frame(msg)
-            if item is None or item["tenant"] != tenant:
+            if item["tenant"] != tenant:
                 return
             if wanted_sessions and item["session"] not in wanted_sessions:
                 return
@@ -121,9 +135,19 @@ class WebSocketController(Controller):
                 **policy,
             )  # fmt: skip
         except Exception as exc:
-            log.warning("websocket of %s: events unavailable: %s", tenant, exc)
+            log.warning("websocket of %s: events unavailable: %s", tenant, type(exc).__name__)
+            await socket.accept()
             await socket.close(CLOSE_UNAVAILABLE, "events unavailable; retry")
             return
+        # Accepted only once the subscription exists: an event published after the client saw
+        # the handshake is always delivered (with ``since``, one ordered consumer joins the
+        # replay to the live events, with no gap and no repeat).
+        try:
+            await socket.accept()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            raise
         receiver = asyncio.create_task(self._drain_client(socket))
         try:
             while not receiver.done():

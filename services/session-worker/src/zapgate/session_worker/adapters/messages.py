@@ -43,6 +43,14 @@ _ACCEPT = text(
     """
 )
 
+_EXPIRE = text(
+    """
+    UPDATE worker_messages SET status = 'failed', rank = 9, error = 'expired', updated_at = CAST(:now AS TIMESTAMPTZ)
+    WHERE id = ANY(CAST(:ids AS VARCHAR[])) AND rank = 0
+    RETURNING id
+    """
+)
+
 _PENDING = (
     select(_T.c.id, _T.c.chat, _T.c.wa_id, _T.c.content, _T.c.expires_at)
     .where(_T.c.tenant == bindparam("tenant"), _T.c.session == bindparam("session"), _T.c.rank == 0)
@@ -124,6 +132,13 @@ class MessageStore:
             "errors": [t.error for t in batch],
         }
         await autocommit(self.engine, _ADVANCE, params)
+
+    async def expire(self, ids: Sequence[str]) -> set[str]:
+        """Fail these messages as expired if they are still unsent; the ids that were."""
+        if not ids:
+            return set()
+        rows = await autocommit(self.engine, _EXPIRE, {"now": utcnow(), "ids": sorted(ids)})
+        return {str(row[0]) for row in rows}
 
     async def awaiting_acks(self, partition: int) -> list[WorkerMessageRow]:
         """Sent messages whose contact has not acknowledged everything yet (after a takeover)."""

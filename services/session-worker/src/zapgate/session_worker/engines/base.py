@@ -62,11 +62,14 @@ class Engine(Protocol):
     async def logout(self) -> None:
         """Unlink the device and drop its credentials."""
 
-    async def pair(self, phone: str) -> None:
-        """Ask for a pairing code for ``phone``."""
+    async def pair(self, phone: str) -> bool:
+        """Ask for a pairing code for ``phone`` (``session.pairing_code``); False unless waiting to be linked."""
 
     async def scan(self, phone: str) -> bool:
         """Simulator only: ``phone`` scans the current QR code; False if not waiting for one."""
+
+    async def enter_code(self, phone: str, code: str) -> bool:
+        """Simulator only: ``phone`` types a pairing code; False unless it is the one issued for it."""
 
     async def submit(
         self, message_id: str, wa_id: str, chat: str, content: AnyContent

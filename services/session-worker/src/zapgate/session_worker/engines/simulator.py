@@ -33,7 +33,7 @@ class SimulatorEngine:
         self.phone: str | None = json.loads(creds)["phone"] if creds else None
         self._conn_id: str | None = None
         self._qr_task: asyncio.Task[None] | None = None
-        self._pairing_phone: str | None = None
+        self._pairing: tuple[str, str] | None = None  # phone, code
         self.tenant, self.session = owner.split("/", 1)
         self._acks: set[asyncio.Task[None]] = set()
         self._hung = False
@@ -66,6 +66,7 @@ class SimulatorEngine:
             await self.events.qr(sim.qr_payload(*keys), index, expires)
             await asyncio.sleep(seconds)
         self._qr_task = None
+        self._pairing = None
         await self._set(SessionStatus.FAILED, "qr_timeout")
 
     async def _connect(self) -> None:
@@ -216,18 +217,28 @@ class SimulatorEngine:
         await self.events.credentials(None)
         await self._set(SessionStatus.LOGGED_OUT)
 
-    async def pair(self, phone: str) -> None:
-        """Issue a pairing code; typing it on ``phone`` (a scan in the simulator) links the device."""
-        if self.status == SessionStatus.CONNECTED:
-            return
-        self._pairing_phone = phone
-        await self.events.pairing_code(sim.pairing_code())
+    async def pair(self, phone: str) -> bool:
+        """Issue a pairing code for ``phone``, valid while the QR codes rotate; typing it on that
+        phone (``enter_code``) links the device. False unless waiting to be linked."""
+        if self.status != SessionStatus.SCAN_QR:
+            return False
+        code = sim.pairing_code()
+        self._pairing = (phone, code)
+        await self.events.pairing_code(code)
+        return True
+
+    async def enter_code(self, phone: str, code: str) -> bool:
+        """``phone`` types a pairing code: the device is linked if it is the code issued for it."""
+        if self.status != SessionStatus.SCAN_QR or self._pairing != (phone, code):
+            return False
+        return await self.scan(phone)
 
     async def scan(self, phone: str) -> bool:
         """``phone`` scans the QR code: credentials are stored, then the session connects."""
         if self.status != SessionStatus.SCAN_QR:
             return False
         self._cancel_qr()
+        self._pairing = None
         self.phone = phone
         await self.events.credentials(json.dumps({"phone": phone, "device": new_id()}).encode())
         await self._connect()
