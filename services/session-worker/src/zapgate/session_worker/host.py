@@ -68,7 +68,7 @@ FETCH_BATCH = 64
 MAX_DELIVER = 5
 PUBLISH_TRIES = 20
 PUBLISH_TIMEOUT = 5.0
-SPOOL_AFTER_TRIES = 4  # quick tries (about 0.4 s) before an event goes to the spool
+SPOOL_AFTER_TRIES = 3  # tries before an event goes to the spool (at once while disconnected)
 SPOOL_FLUSH = 0.5
 SPOOL_LOOK_EVERY = 20  # flush rounds between looks for what other (dead) workers spooled
 EXPIRY_SWEEP = 1.0
@@ -606,7 +606,7 @@ class SessionHost:
         Returns once NATS or the spool holds the event: nothing received or accepted is dropped.
         """
         item = Spooled(subjects.event(event.tenant, event.session, event.type), encode(event), event.id)
-        if not self._spooling:
+        if not self._spooling and self.nc.is_connected:
             try:
                 await self._publish_items([item], SPOOL_AFTER_TRIES)
                 return
@@ -640,7 +640,7 @@ class SessionHost:
         while True:
             await asyncio.sleep(SPOOL_FLUSH)
             rounds += 1
-            if not self._spooling and rounds % SPOOL_LOOK_EVERY:
+            if (not self._spooling and rounds % SPOOL_LOOK_EVERY) or not self.nc.is_connected:
                 continue
             try:
                 while await self.spool.flush(lambda items: self._publish_items(items, SPOOL_AFTER_TRIES)):
@@ -800,8 +800,9 @@ class SessionHost:
 
 
 def retry_delay(delivered: int) -> float:
-    """Seconds before a command that met an outage is tried again: 1, 2, 4 ... up to 30."""
-    return float(min(2 ** max(delivered - 1, 0), 30))
+    """Seconds before a command that met an outage is tried again: 1 s for the first tries (a
+    restart is over in seconds), then 2, 4, 8 ... up to 30."""
+    return float(min(2 ** max(delivered - MAX_DELIVER + 1, 0), 30))
 
 
 async def _give_back(msgs: list[Msg]) -> None:
