@@ -100,8 +100,140 @@ def test_since_replays_then_continues_live_without_gap_or_duplicate(system: Syst
         http.post("/api/v1/sessions/a/simulator/scan", json={"phone": "5511900000077"})
         live = frames(ws, lambda fs: any(f["data"].get("status") == "CONNECTED" for f in fs))
     seqs = [f["seq"] for f in replayed + live]
-    assert seqs == sorted(set(seqs)), "a gap in order or a duplicate"
+    # Every event of the tenant after the cut, as the stream holds them: no gap, no repeat.
+    tenant_id = http.get("/api/v1/me").json()["id"]
+    assert seqs == _stream_seqs(system, tenant_id, cut)[: len(seqs)]
     assert all(s > cut for s in seqs)
+
+
+def _pairing_event(tenant_id: str, n: int) -> bytes:
+    from datetime import UTC, datetime
+
+    return json.dumps(
+        {"id": f"race{n}", "tenant": tenant_id, "session": "race", "type": "session.pairing_code",
+         "time": datetime.now(UTC).isoformat(), "schema_version": 1, "code": "ABCD-EFGH"}
+    ).encode()  # fmt: skip
+
+
+def _stream_seqs(system: System, tenant_id: str, after: int) -> list[int]:
+    """The stream sequences of the tenant's events after ``after``, read from NATS itself."""
+    import asyncio
+
+    import nats
+
+    async def read() -> list[int]:
+        nc = await nats.connect(system.info["nats_url"])
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("ZG_EVENTS", subjects_filter=f"zg.evt.{tenant_id}.>")
+            total = sum((info.state.subjects or {}).values())
+            sub = await js.subscribe(f"zg.evt.{tenant_id}.>", stream="ZG_EVENTS", ordered_consumer=True)
+            try:
+                seqs = [(await sub.next_msg(timeout=5)).metadata.sequence.stream for _ in range(total)]
+            finally:
+                await sub.unsubscribe()
+            return [s for s in seqs if s > after]
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def test_events_right_after_the_handshake_are_never_missed(system: System) -> None:
+    # Broken on purpose (the socket accepted before its subscription exists, as before), an event
+    # published the moment the handshake completes is missed in some of these tries.
+    import asyncio
+
+    import nats
+
+    http = tenant(system, "ws-handshake")
+    tenant_id = http.get("/api/v1/me").json()["id"]
+    headers = {"X-Api-Key": http.headers["X-Api-Key"]}
+
+    async def tries() -> None:
+        nc = await nats.connect(system.info["nats_url"])
+        try:
+            for n in range(30):
+                ws = await asyncio.to_thread(
+                    connect, ws_url(system, "sessions=race"), additional_headers=headers
+                )
+                try:
+                    await nc.publish(
+                        f"zg.evt.{tenant_id}.race.session.pairing_code", _pairing_event(tenant_id, n)
+                    )
+                    await nc.flush()
+                    got = json.loads(await asyncio.to_thread(ws.recv, 10))
+                    assert got["id"] == f"race{n}", got
+                finally:
+                    ws.close()
+        finally:
+            await nc.close()
+
+    asyncio.run(tries())
+
+
+def test_since_joins_replay_and_live_with_no_gap_and_no_repeat_while_events_flow(system: System) -> None:
+    # Broken on purpose (replay read first, then a live subscription opened, for example), the
+    # events published in between are missing or doubled and the comparison with the stream fails.
+    import asyncio
+    import threading
+
+    import nats
+
+    http = tenant(system, "ws-race")
+    tenant_id = http.get("/api/v1/me").json()["id"]
+    headers = {"X-Api-Key": http.headers["X-Api-Key"]}
+    total, cut_at = 400, 60
+    published: list[int] = []
+    halfway = threading.Event()
+
+    def publish() -> None:
+        async def run() -> None:
+            nc = await nats.connect(system.info["nats_url"])
+            js = nc.jetstream()
+            for n in range(total):
+                ack = await js.publish(
+                    f"zg.evt.{tenant_id}.race.session.pairing_code", _pairing_event(tenant_id, n)
+                )
+                published.append(ack.seq)
+                if n == cut_at * 2:
+                    halfway.set()
+                await asyncio.sleep(0.002)
+            await nc.close()
+
+        asyncio.run(run())
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    assert halfway.wait(30)
+    since = published[cut_at]
+    with connect(ws_url(system, f"since={since}"), additional_headers=headers) as ws:
+        got = frames(ws, lambda fs: bool(fs) and fs[-1]["id"] == f"race{total - 1}", within=60)
+    publisher.join(30)
+    assert [f["seq"] for f in got] == _stream_seqs(system, tenant_id, since)
+    assert [f["id"] for f in got] == [f"race{n}" for n in range(cut_at + 1, total)]
+
+
+def test_an_unreadable_event_still_gets_a_frame_so_no_seq_goes_missing(system: System) -> None:
+    # Broken on purpose (unparseable events skipped, as before), the frame never comes.
+    import asyncio
+
+    import nats
+
+    http = tenant(system, "ws-unreadable")
+    tenant_id = http.get("/api/v1/me").json()["id"]
+    with connect(ws_url(system), additional_headers={"X-Api-Key": http.headers["X-Api-Key"]}) as ws:
+
+        async def garbage() -> int:
+            nc = await nats.connect(system.info["nats_url"])
+            ack = await nc.jetstream().publish(f"zg.evt.{tenant_id}.main.session.status", b"\xff not json")
+            await nc.close()
+            return ack.seq
+
+        seq = asyncio.run(garbage())
+        got = frames(ws, lambda fs: len(fs) >= 1)
+    assert got[0]["seq"] == seq and got[0]["type"] == "event.unreadable"
+    assert got[0]["data"] == {"subject": f"zg.evt.{tenant_id}.main.session.status"}
 
 
 def test_filters_by_session_and_type(system: System) -> None:
@@ -144,7 +276,6 @@ def test_garbage_frames_are_ignored_and_a_slow_reader_is_closed_alone(system: Sy
     # 4008, with no gap before the close; a reader beside it gets every frame.
     import socket
     import threading
-    import time
 
     count, size = 3000, 16_000
     slow_ids: list[str] = []
@@ -193,7 +324,6 @@ def test_garbage_frames_are_ignored_and_a_slow_reader_is_closed_alone(system: Sy
     reader.start()
     assert opened.wait(10)
     with connect(ws_url(system, "sessions=flood"), additional_headers=headers, max_queue=None) as fast:
-        time.sleep(0.5)
 
         async def flood() -> None:
             nc = await nats.connect(system.info["nats_url"])
