@@ -226,7 +226,7 @@ async def test_a_message_that_expires_while_its_sender_submits_it_ends_in_the_st
         await eventually(lambda: reached("SCAN_QR"), 10, "a QR code")
         await command(SimulateScan(tenant=tenant, session=session, phone="5511955550002"))
         await eventually(lambda: reached("CONNECTED"), 10, "the session to connect")
-        # 'typing…' for 0.5 + 0.04 × 100 = 4.5 s before the submit; the message expires 1.5 s in,
+        # 'typing…' for 0.5 + 0.04 * 100 = 4.5 s before the submit; the message expires 1.5 s in,
         # while its sender holds it, and the sweeper looks every second.
         await command(ConfigureSession(tenant=tenant, session=session, config={"pacing": {"typing": True}}))
         send = SendMessage(
