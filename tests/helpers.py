@@ -203,19 +203,89 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-async def replaced_connections(nats_url: str) -> int:
-    """How many live simulator connections were kicked by a second one (double connections)."""
+async def simnet_stat(nats_url: str, key: str) -> int:
+    """A counter of the simulated network (``stats.replaced``, ``stats.repeats``).
+
+    Zero only when the counter was never written; anything else that goes wrong (no bucket, no
+    server) raises, so a check built on it cannot pass by failing to read.
+    """
     import nats
+    from nats.js.errors import KeyNotFoundError
 
     nc = await nats.connect(nats_url)
     try:
         kv = await nc.jetstream().key_value("zg_simnet")
         try:
-            return int((await kv.get("stats.replaced")).value or b"0")
-        except Exception:
+            return int((await kv.get(key)).value or b"0")
+        except KeyNotFoundError:
             return 0
     finally:
         await nc.close()
+
+
+async def replaced_connections(nats_url: str) -> int:
+    """How many live simulator connections were kicked by a second one (double connections)."""
+    return await simnet_stat(nats_url, "stats.replaced")
+
+
+async def stored_events(nats_url: str, subject: str) -> list[dict[str, Any]]:
+    """Every event of ``ZG_EVENTS`` on ``subject`` (wildcards allowed), in order, with its ``seq``.
+
+    It reads exactly as many as the stream says it holds; a stalled reader raises.
+    """
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("ZG_EVENTS", subjects_filter=subject)
+        count = sum((info.state.subjects or {}).values())
+        if not count:
+            return []
+        sub = await js.subscribe(subject, stream="ZG_EVENTS", ordered_consumer=True)
+        try:
+            found = []
+            for _ in range(count):
+                msg = await sub.next_msg(timeout=5)
+                found.append({**json.loads(msg.data), "seq": msg.metadata.sequence.stream})
+            return found
+        finally:
+            await sub.unsubscribe()
+    finally:
+        await nc.close()
+
+
+def last_seq(nats_url: str) -> int:
+    """The last sequence of ``ZG_EVENTS``: what happens after it is new."""
+    import nats
+
+    async def read() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            return int((await nc.jetstream().stream_info("ZG_EVENTS")).state.last_seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def wait_event(
+    nats_url: str, tenant_id: str, name: str, kind: str, match: Callable[[dict[str, Any]], bool],
+    after: int, within: float = 20,
+) -> dict[str, Any]:  # fmt: skip
+    """Wait for an event of the session newer than ``after`` (a stream sequence) that ``match``es.
+
+    Unlike reading the session's current status, this cannot pass on what an earlier run left.
+    """
+    found: list[dict[str, Any]] = []
+
+    def seen() -> bool:
+        events = asyncio.run(stored_events(nats_url, f"zg.evt.{tenant_id}.{name}.{kind}"))
+        found[:] = [e for e in events if e["seq"] > after and match(e)]
+        return bool(found)
+
+    wait_until(seen, within, f"a {kind} event of {name} after seq {after}", every=0.2)
+    return found[0]
 
 
 # ---------------------------------------------------------------- driving the API

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,20 @@ import numpy as np
 import png
 import pytest
 import zxingcpp
-from helpers import System, pair, replaced_connections, session, start_system, tenant, wait_status, wait_until
+from helpers import (
+    System,
+    last_seq,
+    pair,
+    replaced_connections,
+    session,
+    start_system,
+    tenant,
+    wait_event,
+    wait_status,
+    wait_until,
+)
+
+from zapgate.common.messages import PAIRING_CODE_PATTERN
 
 pytestmark = pytest.mark.e2e
 
@@ -100,12 +114,58 @@ def test_session_errors_are_clear(system: System) -> None:
     assert http.post("/api/v1/sessions/ok/simulator/scan", json={"phone": "5511900000009"}).status_code == 409
     for phone in ("0551199999999", "12345", "+5511999999999", "55-11"):
         assert http.post("/api/v1/sessions/ok/pairing-code", json={"phone": phone}).status_code == 422, phone
-    assert http.post("/api/v1/sessions/ok/pairing-code", json={"phone": "5511999999999"}).status_code == 202
+    stopped = http.post("/api/v1/sessions/ok/pairing-code", json={"phone": "5511999999999"})
+    assert stopped.status_code == 409 and "not waiting to be linked" in stopped.json()["error"]["message"]
     assert http.post("/api/v1/sessions/nope/start").status_code == 404
     with system.client(system.admin_key) as admin:
         assert admin.get("/api/v1/sessions").status_code == 403
     assert http.delete("/api/v1/sessions/ok").status_code == 204
     assert http.get("/api/v1/sessions/ok").status_code == 404
+
+
+def test_a_pairing_code_typed_on_the_phone_links_the_device_and_survives_a_restart(
+    system: System, clean_nats: str
+) -> None:
+    # Broken on purpose (the code never checked or never linking, as before), the session never
+    # connects; a code accepted from the wrong phone or a wrong code fails the rejected checks.
+    http = tenant(system, "pairing")
+    me = http.get("/api/v1/me").json()["id"]
+    assert http.post("/api/v1/sessions", json={"name": "main"}).status_code == 201
+    assert http.post("/api/v1/sessions/main/start").status_code == 202
+    wait_status(http, "main", "SCAN_QR")
+    phone = "5511900000031"
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/main/pairing-code", json={"phone": phone}).status_code == 202
+    code = wait_event(clean_nats, me, "main", "session.pairing_code", lambda e: True, mark)["code"]
+    assert re.fullmatch(PAIRING_CODE_PATTERN, code), code
+    wrong = "AAAA-AAAA" if code != "AAAA-AAAA" else "BBBB-BBBB"
+    for who, typed in ((phone, wrong), ("5511900000099", code)):
+        mark = last_seq(clean_nats)
+        entered = http.post("/api/v1/sessions/main/simulator/enter-code", json={"phone": who, "code": typed})
+        assert entered.status_code == 202, entered.text
+        rejected = wait_event(clean_nats, me, "main", "command.rejected", lambda e: True, mark)
+        assert rejected["command_id"] == entered.json()["command_id"]
+        assert session(http, "main")["status"] == "SCAN_QR"
+    assert (
+        http.post(
+            "/api/v1/sessions/main/simulator/enter-code", json={"phone": phone, "code": "bad"}
+        ).status_code
+        == 422
+    )
+    assert (
+        http.post(
+            "/api/v1/sessions/main/simulator/enter-code", json={"phone": phone, "code": code}
+        ).status_code
+        == 202
+    )
+    assert wait_status(http, "main", "CONNECTED")["phone"] == phone
+    # Linked for good: a restart connects again with the stored credentials, no QR code.
+    qr_before = asyncio.run(qr_events(clean_nats, me, "main"))
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/main/restart").status_code == 202
+    again = wait_event(clean_nats, me, "main", "session.status", lambda e: e["status"] == "CONNECTED", mark)
+    assert again["phone"] == phone
+    assert asyncio.run(qr_events(clean_nats, me, "main")) == qr_before
 
 
 def test_kill_9_moves_a_connected_session_without_a_new_qr(system: System, clean_nats: str) -> None:
@@ -147,11 +207,16 @@ def test_started_sessions_come_back_after_a_restart_of_everything(
         assert http.post("/api/v1/sessions", json={"name": "idle"}).status_code == 201
     finally:
         assert first.stop() == 0
+    mark = last_seq(clean_nats)
     second = stack(tmp_path / ".zapgate", clean_nats, empty_database_url)
     try:
         with second.client(key) as http:
-            back = wait_status(http, "kept", "CONNECTED", within=TTL + 15)
-            assert back["phone"] == "5511900000004"
+            me = http.get("/api/v1/me").json()["id"]
+            # The row still says CONNECTED from the first run: wait for the second run's event.
+            back = wait_event(
+                clean_nats, me, "kept", "session.status", lambda e: e["status"] == "CONNECTED", mark, TTL + 15
+            )
+            assert back["phone"] == "5511900000004" and back["previous"] == "RECONNECTING"
             assert session(http, "idle")["status"] == "STOPPED"
     finally:
         second.stop()
