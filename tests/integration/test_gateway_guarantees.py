@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -158,3 +159,29 @@ async def test_ids_in_urls_are_checked_before_any_query(client: AsyncTestClient)
     admin = {"X-Api-Key": ADMIN}
     assert_error(await client.get("/api/v1/tenants?after=%00", headers=admin), 422, "validation_error")
     assert_error(await client.get("/api/v1/tenants/%00x", headers=admin), 422, "validation_error")
+
+
+async def test_the_database_holds_only_the_hash_of_an_api_key(
+    client: AsyncTestClient, database_url: str
+) -> None:
+    # Broken on purpose (the key stored as it is, or in any column of any table), this fails.
+    tenant = await make_tenant(client)
+    extra = await client.post(f"/api/v1/tenants/{tenant['id']}/api-keys", headers={"X-Api-Key": ADMIN})
+    keys = [tenant["api_key"], extra.json()["api_key"]]
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        dump = ""
+        for table in tables:
+            dump += "".join(
+                str(row[0]) for row in await conn.fetch(f'SELECT to_jsonb(t)::text FROM "{table}" t')
+            )
+        assert "api_keys" in tables and dump
+        for key in keys:
+            assert key not in dump and key[3:] not in dump  # nor its secret part
+            assert hashlib.sha256(key.encode()).hexdigest() in dump
+    finally:
+        await conn.close()

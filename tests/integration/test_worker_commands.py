@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import nats
+from helpers import replaced_connections
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from sqlalchemy import text
 
@@ -257,3 +258,69 @@ async def test_a_message_that_expires_while_its_sender_submits_it_ends_in_the_st
     finally:
         await nc.close()
         await worker.stop()
+
+
+async def test_an_account_connected_twice_is_kicked_and_counted(clean_nats: str, database_url: str) -> None:
+    # The proof behind every "no account connected twice" check: it must be able to see one.
+    # Broken on purpose (no replacement of the older connection), the counter stays at 0.
+    settings = Settings(
+        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key="k" * 32,
+        sim_speed=50,
+    )  # fmt: skip
+    first, second = create_app(settings), create_app(settings)
+    await first.start()
+    nc = await nats.connect(clean_nats)
+    js = nc.jetstream()
+    tenant = "T7"
+
+    async def command(cmd: Command) -> None:
+        await js.publish(subjects.command(0, tenant, cmd.session, cmd.verb), encode(cmd))
+
+    async def statuses(session: str) -> list[str]:
+        return [
+            json.loads(m.data)["status"]
+            for m in await _events(js, f"zg.evt.{tenant}.{session}.session.status")
+        ]
+
+    async def reached(session: str, status: str) -> bool:
+        return status in await statuses(session)
+
+    try:
+        await eventually(lambda: asyncio.sleep(0, len(first.manager.held) == 1), 10, "the partition held")
+        # Two sessions of one tenant linked to the same phone, on the same worker.
+        for session in ("one", "two"):
+            await command(StartSession(tenant=tenant, session=session))
+            await eventually(lambda s=session: reached(s, "SCAN_QR"), 10, f"a QR code for {session}")
+            await command(SimulateScan(tenant=tenant, session=session, phone="5511955550003"))
+            await eventually(lambda s=session: reached(s, "CONNECTED"), 10, f"{session} to connect")
+        await eventually(lambda: reached("one", "FAILED"), 10, "the older connection to be replaced")
+        assert await replaced_connections(clean_nats) == 1
+        # Another tenant with the same phone is another account: nothing is replaced.
+        other = StartSession(tenant="T6", session="one")
+        await js.publish(subjects.command(0, "T6", "one", "start"), encode(other))
+        await eventually(lambda: _has_status(js, "T6", "one", "SCAN_QR"), 10, "T6's QR code")
+        scan = SimulateScan(tenant="T6", session="one", phone="5511955550003")
+        await js.publish(subjects.command(0, "T6", "one", "scan"), encode(scan))
+        await eventually(lambda: _has_status(js, "T6", "one", "CONNECTED"), 10, "T6 to connect")
+        assert "FAILED" not in [s for s in await statuses("two")]
+        # Two workers running one partition, forced past the lease: the second kicks the first.
+        await second.start()
+        await second.host.acquired(0, 10_000)
+        await eventually(
+            lambda: _count_status(js, tenant, "two", "FAILED", 1), 15, "worker one's 'two' kicked"
+        )
+        assert await replaced_connections(clean_nats) >= 2
+    finally:
+        await nc.close()
+        await second.stop()
+        await first.stop()
+
+
+async def _has_status(js, tenant: str, session: str, status: str) -> bool:
+    events = await _events(js, f"zg.evt.{tenant}.{session}.session.status")
+    return status in [json.loads(m.data)["status"] for m in events]
+
+
+async def _count_status(js, tenant: str, session: str, status: str, at_least: int) -> bool:
+    events = await _events(js, f"zg.evt.{tenant}.{session}.session.status")
+    return [json.loads(m.data)["status"] for m in events].count(status) >= at_least

@@ -20,7 +20,9 @@ def test_keys_are_prefixed_and_long_enough_for_128_bits() -> None:
         assert looks_like_key(key)
 
 
-def test_only_the_hash_is_stored_and_it_is_sha256() -> None:
+def test_the_stored_form_is_the_sha256_of_the_key() -> None:
+    # That the database holds only this form is read from the database itself in
+    # tests/integration/test_gateway_guarantees.py.
     key = generate_key()
     assert hash_key(key) == hashlib.sha256(key.encode()).hexdigest()
     assert key not in hash_key(key)

@@ -430,6 +430,7 @@ class SessionHost:
             for msg, _ in batch:
                 await msg.nak(delay=1)
             return
+        repeated = len({o.id for _, o in outgoing} - recorded)
         await asyncio.gather(*(msg.ack() for msg, _ in batch), return_exceptions=True)
         # What was recorded now is handed over to the senders. A redelivered command's row was
         # recorded before and may be sent already: its session reads the outbox instead.
@@ -443,6 +444,9 @@ class SessionHost:
                     handed.append(o)
                 else:
                     fresh[key] = None
+        if repeated:
+            # Read by tests and chaos runs: proof that a crash really caused redeliveries.
+            log.info("partition %d: %d redelivered sends were recorded before", part.number, repeated)
         for key, rows_of_session in fresh.items():
             sender = part.senders.get(key)
             if sender is not None:

@@ -1,6 +1,6 @@
 """The simulated WhatsApp network, shared by every worker through NATS KV ``zg_simnet``.
 
-``acct.<phone>`` names the connection currently registered for an account. Connecting
+``acct.<tenant>.<phone>`` names the connection currently registered for an account. Connecting
 overwrites it; the session that held it sees the overwrite through its worker's watcher and is
 kicked, as WhatsApp kicks the older connection ("StreamReplaced"). Only a live session can
 notice, so ``stats.replaced`` counts real double connections, not the leftovers of a dead
@@ -62,9 +62,18 @@ class SimNetwork:
                 await self._task
 
     async def connect(self, account: str, conn_id: str, owner: str, on_replaced: OnReplaced) -> None:
-        """Register a connection of ``account``, replacing whichever was registered."""
+        """Register a connection of ``account``, replacing whichever was registered.
+
+        A connection of the same account on this worker is replaced here: the watcher compares
+        against this worker's own record, which the new connection overwrites.
+        """
+        earlier = self._local.get(account)
         self._local[account] = (conn_id, on_replaced)
         await self.kv.put(f"acct.{account}", json.dumps({"conn": conn_id, "owner": owner}).encode())
+        if earlier is not None and earlier[0] != conn_id:
+            log.warning("account %s connected again on this worker: the earlier connection is replaced", account)
+            await self._increment(REPLACED)
+            await earlier[1]()
 
     async def disconnect(self, account: str, conn_id: str) -> None:
         """Remove a connection if it is still the registered one."""

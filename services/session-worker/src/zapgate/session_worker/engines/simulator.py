@@ -39,6 +39,13 @@ class SimulatorEngine:
         self._hung = False
         self._halted = False
 
+    @property
+    def _account(self) -> str:
+        """The simulated account: a phone within its tenant. Tenants' networks are apart, so a
+        tenant can neither replace nor hang another's account by using its number."""
+        assert self.phone is not None
+        return f"{self.tenant}.{self.phone}"
+
     async def _set(self, status: SessionStatus, reason: str | None = None) -> None:
         self.status = status
         await self.events.status(status, reason, self.phone)
@@ -74,14 +81,14 @@ class SimulatorEngine:
         if self._halted:
             return
         self._conn_id = conn_id = new_id()
-        await self.network.connect(self.phone, conn_id, self.owner, self._replaced)
+        await self.network.connect(self._account, conn_id, self.owner, self._replaced)
         if self._halted:
             # Halted while connecting (its partition moved): this connection must not stay up.
-            await self.network.disconnect(self.phone, conn_id)
+            await self.network.disconnect(self._account, conn_id)
             return
-        self._hung = await self.network.take_hang(self.phone)
+        self._hung = await self.network.take_hang(self._account)
         if self._halted:
-            await self.network.disconnect(self.phone, conn_id)
+            await self.network.disconnect(self._account, conn_id)
             return
         await self._set(SessionStatus.CONNECTED)
         await self.events.connected()
@@ -136,7 +143,7 @@ class SimulatorEngine:
         if self.status != SessionStatus.CONNECTED or self.phone is None:
             return False
         self._hung = True
-        await self.network.set_hang(self.phone, times - 1)
+        await self.network.set_hang(self._account, times - 1)
         return True
 
     async def recover(self, reason: str) -> None:
@@ -180,7 +187,7 @@ class SimulatorEngine:
         if self._conn_id is not None and self.phone is not None:
             conn, self._conn_id = self._conn_id, None
             with contextlib.suppress(Exception):
-                await self.network.disconnect(self.phone, conn)
+                await self.network.disconnect(self._account, conn)
 
     async def stop(self) -> None:
         """Disconnect, keeping credentials."""
@@ -199,7 +206,7 @@ class SimulatorEngine:
             task.cancel()
         self._cancel_qr()
         if self.phone is not None and self._conn_id is not None:
-            self.network.forget(self.phone, self._conn_id)
+            self.network.forget(self._account, self._conn_id)
         self.status = SessionStatus.STOPPED
 
     async def halt(self) -> None:
