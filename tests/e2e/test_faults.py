@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from helpers import (
     System,
+    last_seq,
     pair,
     start_nats,
     start_postgres,
     start_system,
+    stored_events,
     tenant,
-    wait_status,
+    wait_event,
     wait_until,
     with_database,
 )
@@ -107,7 +112,8 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
             return sorted(d["text"] for d in response.json()) if response.status_code == 200 else []
 
         wait_until(lambda: delivered() == ["before"], 30, "the first message to be delivered")
-        holder = http.get("/api/v1/sessions/main").json()["worker"]
+        tenant_id = http.get("/api/v1/me").json()["id"]
+        mark = last_seq(nats.url)
         stopped_before = system.log().count("could not renew in time")
 
         nats.stop()
@@ -136,8 +142,11 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
             return retry.status_code == 202
 
         wait_until(accepted, 30, "the retried message to be accepted once NATS is back")
-        main = wait_status(http, "main", "CONNECTED", within=30)
-        assert main["worker"] is not None and holder is not None
+        # The row still says CONNECTED from before the outage: wait for the resumed run's event.
+        back = wait_event(
+            nats.url, tenant_id, "main", "session.status", lambda e: e["status"] == "CONNECTED", mark, 30
+        )
+        assert back["previous"] == "RECONNECTING" and back["phone"] == "5511911119004"
         wait_until(lambda: delivered() == ["before", "during"], 30, "both messages delivered")
         assert all(d["count"] == 1 for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
         # The session resumed with its stored credentials: no new QR was needed.
@@ -149,9 +158,6 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
 
 def test_a_hung_session_is_restarted_and_one_that_keeps_hanging_ends_failed(tmp_path: Path) -> None:
     import asyncio
-    import json
-
-    import nats as nats_client
 
     system = start_system(
         tmp_path / ".zapgate",
@@ -164,19 +170,7 @@ def test_a_hung_session_is_restarted_and_one_that_keeps_hanging_ends_failed(tmp_
     )
 
     async def statuses(tenant_id: str, name: str) -> list[dict]:
-        nc = await nats_client.connect(system.info["nats_url"])
-        try:
-            sub = await nc.jetstream().subscribe(
-                f"zg.evt.{tenant_id}.{name}.session.status", stream="ZG_EVENTS", ordered_consumer=True
-            )
-            found = []
-            while True:
-                try:
-                    found.append(json.loads((await sub.next_msg(timeout=0.5)).data))
-                except nats_client.errors.TimeoutError:
-                    return found
-        finally:
-            await nc.close()
+        return await stored_events(system.info["nats_url"], f"zg.evt.{tenant_id}.{name}.session.status")
 
     try:
         http = tenant(system, "hung")
@@ -201,10 +195,15 @@ def test_a_hung_session_is_restarted_and_one_that_keeps_hanging_ends_failed(tmp_
         assert http.get("/api/v1/sessions/stuck").json()["reason"] == "unresponsive: gave up after 3 restarts"
         restarts = [s for s in asyncio.run(statuses(tenant_id, "stuck")) if s["status"] == "RECONNECTING"]
         assert [s["reason"] for s in restarts] == [f"unresponsive: restart {n} of 3" for n in (1, 2, 3)]
-        # It stays FAILED: no loop. The other session is unaffected.
-        import time
-
-        time.sleep(2)
+        # Backoff: each wait before a restart doubles (0.3 s, 0.6 s, 1.2 s), so the gaps grow.
+        times = [datetime.fromisoformat(s["time"]) for s in restarts]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert gaps[1] > gaps[0] and gaps[0] >= 0.6 * 0.9, gaps
+        # It stays FAILED: no loop. A fourth restart would come within its backoff (2.4 s) plus a
+        # health check (0.6 s); twice that is waited, a bound taken from the settings.
+        time.sleep(2 * (0.3 * 2**3 + 0.6))
+        seen = asyncio.run(statuses(tenant_id, "stuck"))
+        assert seen[-1]["status"] == "FAILED"
         assert http.get("/api/v1/sessions/stuck").json()["status"] == "FAILED"
         assert http.get("/api/v1/sessions/once").json()["status"] == "CONNECTED"
         assert http.post("/api/v1/sessions/stuck/simulator/hang", json={"times": 1}).status_code == 409
