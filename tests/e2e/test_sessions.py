@@ -168,6 +168,55 @@ def test_a_pairing_code_typed_on_the_phone_links_the_device_and_survives_a_resta
     assert asyncio.run(qr_events(clean_nats, me, "main")) == qr_before
 
 
+def test_lifecycle_verbs_do_what_they_say(system: System, clean_nats: str) -> None:
+    # Each step waits for the events the verb must cause, after a mark in the stream, so a 202
+    # that did nothing (broken on purpose: the worker ignoring the verb) fails the wait.
+    http = tenant(system, "lifecycle")
+    me = http.get("/api/v1/me").json()["id"]
+
+    def after(mark: int, name: str, status: str, within: float = 20) -> dict:
+        return wait_event(
+            clean_nats, me, name, "session.status", lambda e: e["status"] == status, mark, within
+        )
+
+    # QR timeout: six codes, then FAILED qr_timeout (160 s of codes at speed 20: 8 s).
+    assert http.post("/api/v1/sessions", json={"name": "unscanned"}).status_code == 201
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/unscanned/start").status_code == 202
+    assert after(mark, "unscanned", "FAILED", 30)["reason"] == "qr_timeout"
+    assert asyncio.run(qr_events(clean_nats, me, "unscanned")) == 6
+    # Restart: it really disconnects and connects again, with its credentials.
+    pair(http, "main", "5511900000041")
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/main/restart").status_code == 202
+    after(mark, "main", "STOPPED")
+    assert after(mark, "main", "CONNECTED")["phone"] == "5511900000041"
+    # The earlier system's /reconnect is a restart too.
+    mark = last_seq(clean_nats)
+    assert http.post("/reconnect/main").json()["success"] is True
+    after(mark, "main", "STOPPED")
+    after(mark, "main", "CONNECTED")
+    # Logout: LOGGED_OUT, and the credentials are gone: the next start needs a QR code.
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/main/logout").status_code == 202
+    after(mark, "main", "LOGGED_OUT")
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/main/start").status_code == 202
+    assert after(mark, "main", "SCAN_QR")["phone"] is None
+    # DELETE logs out and forgets: a session made again under that name starts from a QR code.
+    scan = http.post("/api/v1/sessions/main/simulator/scan", json={"phone": "5511900000041"})
+    assert scan.status_code == 202
+    wait_status(http, "main", "CONNECTED")
+    mark = last_seq(clean_nats)
+    assert http.delete("/api/v1/sessions/main").status_code == 204
+    after(mark, "main", "LOGGED_OUT")
+    assert http.get("/api/v1/sessions/main").status_code == 404
+    assert http.post("/api/v1/sessions", json={"name": "main"}).status_code == 201
+    mark = last_seq(clean_nats)
+    assert http.post("/api/v1/sessions/main/start").status_code == 202
+    after(mark, "main", "SCAN_QR")
+
+
 def test_kill_9_moves_a_connected_session_without_a_new_qr(system: System, clean_nats: str) -> None:
     http = tenant(system, "failover")
     me = http.get("/api/v1/me").json()

@@ -47,6 +47,7 @@ async def commands(nats_url: str, subject: str) -> list[dict]:
 
 
 async def tenant_with_sessions(client: AsyncTestClient, *names: str) -> tuple[dict, dict[str, str]]:
+    """A new tenant with these sessions; its record and its key header."""
     tenant = await make_tenant(client, f"t-{new_id().lower()}")
     key = {"X-Api-Key": tenant["api_key"]}
     for name in names:
@@ -185,3 +186,46 @@ async def test_the_database_holds_only_the_hash_of_an_api_key(
             assert hashlib.sha256(key.encode()).hexdigest() in dump
     finally:
         await conn.close()
+
+
+async def test_another_tenant_reaches_nothing_of_a_session_through_any_route(
+    client: AsyncTestClient, clean_nats: str
+) -> None:
+    # Broken on purpose (any of these routes looking the session up by name alone), that route
+    # answers 2xx or 409 for the other tenant, or a command lands on the owner's subjects.
+    owner, owner_key = await tenant_with_sessions(client, "main")
+    sent = await client.post(
+        "/api/v1/sessions/main/messages", json={"type": "text", "to": "5511987650010", "text": "mine"},
+        headers=owner_key,
+    )  # fmt: skip
+    message_id = sent.json()["id"]
+    before = await commands(clean_nats, f"zg.cmd.*.{owner['id']}.>")
+    _, other_key = await tenant_with_sessions(client)
+    text = {"type": "text", "to": "5511987650010", "text": "x"}
+    phone = {"phone": "5511900000051"}
+    routes = [
+        ("GET", "/api/v1/sessions/main", None), ("PATCH", "/api/v1/sessions/main", {"config": {}}),
+        ("DELETE", "/api/v1/sessions/main", None), ("POST", "/api/v1/sessions/main/start", None),
+        ("POST", "/api/v1/sessions/main/stop", None), ("POST", "/api/v1/sessions/main/restart", None),
+        ("POST", "/api/v1/sessions/main/logout", None), ("GET", "/api/v1/sessions/main/qr", None),
+        ("POST", "/api/v1/sessions/main/pairing-code", phone), ("POST", "/api/v1/sessions/main/simulator/scan", phone),
+        ("POST", "/api/v1/sessions/main/simulator/enter-code", {**phone, "code": "ABCD-EFGH"}),
+        ("POST", "/api/v1/sessions/main/simulator/hang", {"times": 1}),
+        ("POST", "/api/v1/sessions/main/simulator/inbound", {"from": "5511987650011", "text": "x"}),
+        ("GET", "/api/v1/sessions/main/simulator/deliveries", None),
+        ("POST", "/api/v1/sessions/main/messages", text), ("GET", f"/api/v1/messages/{message_id}", None),
+        ("GET", "/api/v1/sessions/main/contacts/5511987650010/exists", None),
+        ("GET", "/api/v1/sessions/main/contacts", None), ("GET", "/api/v1/sessions/main/chats", None),
+        ("POST", "/api/v1/sessions/main/chats/5511987650010@c.us/read", None),
+        ("GET", "/status/main", None), ("GET", "/status?sessionId=main", None),
+        ("POST", "/send-message", {"sessionId": "main", "number": "5511987650010", "message": "x"}),
+        ("POST", "/reconnect/main", None), ("POST", "/reconnect", {"sessionId": "main"}),
+    ]  # fmt: skip
+    for method, path, body in routes:
+        response = await client.request(method, path, json=body, headers=other_key)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+    history = await client.get("/api/v1/sessions/main/messages", headers=other_key)
+    assert history.status_code == 404 or history.json()["items"] == []
+    assert await commands(clean_nats, f"zg.cmd.*.{owner['id']}.>") == before  # nothing done as the owner
+    mine = await client.get(f"/api/v1/messages/{message_id}", headers=owner_key)
+    assert mine.status_code == 200 and mine.json()["content"]["text"] == "mine"
