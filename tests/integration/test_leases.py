@@ -86,11 +86,37 @@ async def test_expired_lease_is_taken_over_despite_the_marker(js_ttl2) -> None:
     b = await LeaseStore.open(js_ttl2, "b:2")
     first = await a.claim(3)
     assert first is not None
-    await asyncio.sleep(2.6)  # TTL 2 s: the lease expires and leaves a MaxAge marker
-    assert 3 not in await b.holders()
+    # TTL 2 s: the lease expires and leaves a MaxAge marker (the server decides when: waited for).
+    await eventually_async(lambda: _gone(b, 3), 10, "the lease to expire")
     second = await b.claim(3)
     assert second is not None and second > first  # the epoch only grows across owners
     assert await a.renew(3, first) is None  # the old owner cannot come back
+
+
+async def test_two_claims_of_one_expired_lease_at_once_make_one_owner(js_ttl2) -> None:
+    # Broken on purpose (a claim that overwrites instead of compare-and-set), both win.
+    stores = [await LeaseStore.open(js_ttl2, f"w{n}:{n}") for n in range(4)]
+    first = await stores[0].claim(4)
+    assert first is not None
+    await eventually_async(lambda: _gone(stores[1], 4), 10, "the lease to expire")
+    won = await asyncio.gather(*(store.claim(4) for store in stores[1:]))
+    winners = [n for n, epoch in enumerate(won, start=1) if epoch is not None]
+    assert len(winners) == 1, won
+    assert (await stores[0].holders())[4].worker == f"w{winners[0]}:{winners[0]}"
+    assert all(epoch > first for epoch in won if epoch is not None)
+
+
+async def _gone(store: LeaseStore, partition: int) -> bool:
+    return partition not in await store.holders()
+
+
+async def eventually_async(check, within: float, what: str) -> None:
+    """Await ``check()`` until it is true."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 async def test_release_lets_a_peer_claim_at_once(js_ttl2) -> None:
@@ -130,16 +156,14 @@ async def test_workers_share_partitions_and_a_third_gets_its_share_within_two_tt
             10,
             "an even split between two workers",
         )
-        joined = time.monotonic()
         managers.append(await make_manager(js, "w3:3", ownership, partitions, ttl))
+        # The bound is the guarantee (two TTLs, from the settings): the wait fails past it.
         await eventually(lambda: len(managers[2].held) >= 5, 2 * ttl, "the third worker to hold its share")
-        took = time.monotonic() - joined
         await eventually(
             lambda: sorted(len(m.held) for m in managers) == [5, 5, 6] and len(ownership.owner) == partitions,
             2 * ttl,
             "a 5/5/6 split",
         )
-        assert took < 2 * ttl
         assert ownership.violations == []
         held = [set(m.held) for m in managers]
         assert not (held[0] & held[1]) and not (held[1] & held[2]) and not (held[0] & held[2])
@@ -161,13 +185,11 @@ async def test_drain_releases_so_a_peer_takes_over_at_once(clean_nats: str) -> N
         await eventually(lambda: len(first.held) == partitions, 5, "the first worker to hold everything")
         second = await make_manager(js, "w2:2", ownership, partitions, ttl)
         await eventually(lambda: len(second.held) == partitions // 2, 5, "a split")
-        drained = time.monotonic()
         await first.stop(drain=True)
         assert {reason for w, _, reason, _ in ownership.stops if w == "w1:1"} >= {"drain"}
         # Within half the 10 s TTL: the leases were deleted, not left to expire (3 s was too
         # tight on 2 loaded cores: the suite's stacks share them).
         await eventually(lambda: len(second.held) == partitions, ttl / 2, "the peer to take every partition")
-        assert time.monotonic() - drained < ttl / 2
         assert ownership.violations == []
     finally:
         if second is not None:
