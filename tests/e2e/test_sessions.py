@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from helpers import (
     replaced_connections,
     session,
     start_system,
+    stored_events,
     tenant,
     wait_event,
     wait_status,
@@ -234,6 +236,48 @@ def test_kill_9_moves_a_connected_session_without_a_new_qr(system: System, clean
     assert asyncio.run(qr_events(clean_nats, me["id"], "main")) == qr_before  # no new QR code
     assert asyncio.run(replaced_connections(clean_nats)) == 0  # never connected twice
     assert asyncio.run(last_status(clean_nats, me["id"], "main"))["previous"] == "RECONNECTING"
+
+
+def test_a_frozen_worker_that_resumes_after_a_peer_took_over_does_nothing_as_the_owner(
+    system: System, clean_nats: str
+) -> None:
+    # Broken on purpose (a worker acting on a partition it held before it froze, e.g. no fencing
+    # by its own deadline), the account is connected twice or a message goes out twice.
+    http = tenant(system, "frozen")
+    me = http.get("/api/v1/me").json()["id"]
+    before = pair(http, "main", "5511900000061")
+    assert (
+        http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}}).status_code
+        == 200
+    )
+    frozen = int(before["worker"].rsplit(":", 1)[1])
+    replaced = asyncio.run(replaced_connections(clean_nats))
+    mark = last_seq(clean_nats)
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        moved = wait_event(
+            clean_nats, me, "main", "session.status",
+            lambda e: e["status"] == "CONNECTED" and e["worker"] != before["worker"], mark, TTL + 15,
+        )  # fmt: skip
+        sent = http.post(
+            "/api/v1/sessions/main/messages", json={"type": "text", "to": "5511987650061", "text": "once"}
+        )
+        assert sent.status_code == 202
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    # The resumed worker finds its deadline passed and fences; it takes partitions back only by
+    # new claims. Whatever it does, the account stays connected once and the message goes once.
+    wait_until(
+        lambda: any(d["text"] == "once" for d in http.get("/api/v1/sessions/main/simulator/deliveries").json()),
+        20, "the message to be delivered",
+    )  # fmt: skip
+    # Twice the lease TTL, a bound from the settings: the time a resumed worker has to act wrongly.
+    time.sleep(2 * TTL)
+    assert asyncio.run(replaced_connections(clean_nats)) == replaced
+    deliveries = http.get("/api/v1/sessions/main/simulator/deliveries").json()
+    assert [(d["text"], d["count"]) for d in deliveries] == [("once", 1)]
+    statuses = asyncio.run(stored_events(clean_nats, f"zg.evt.{me}.main.session.status"))
+    assert statuses[-1]["status"] == "CONNECTED" and moved["epoch"] <= statuses[-1]["epoch"]
 
 
 async def last_status(nats_url: str, tenant_id: str, name: str) -> dict:
