@@ -85,38 +85,53 @@ async def hammer(
     return result
 
 
+@dataclass
+class Paced:
+    """What a paced run did: (scheduled send time, response body) of each 202, and the rest."""
+
+    sent: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    errors: dict[int, int] = field(default_factory=dict)
+
+
 async def paced(
     port: int, headers: dict[str, str], make: Make, rate: float,
     count: int, connections: int = 32,
-) -> list[tuple[float, dict[str, Any]]]:  # fmt: skip
-    """POST ``count`` requests at ``rate`` per second; returns (send time, response body) pairs."""
+) -> Paced:  # fmt: skip
+    """POST ``count`` requests at ``rate`` per second.
+
+    Each request's time is the one the schedule gave it, not when a connection was free to send
+    it: a server that falls behind makes the waiting requests late, and that lateness is part
+    of their latency (no coordinated omission). Answers other than 202 are counted, never
+    dropped.
+    """
     queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
-    sent: list[tuple[float, dict[str, Any]]] = []
+    result = Paced()
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while True:
-                i, _ = await queue.get()
+                i, scheduled = await queue.get()
                 if i < 0:
                     return
-                at = time.time()
                 path, body = make(i)
                 writer.write(request_bytes(f"127.0.0.1:{port}", path, headers, body))
                 status, data = await read_response(reader)
                 if status == 202:
-                    sent.append((at, json.loads(data)))
+                    result.sent.append((scheduled, json.loads(data)))
+                else:
+                    result.errors[status] = result.errors.get(status, 0) + 1
         finally:
             writer.close()
 
     workers = [asyncio.create_task(connection()) for _ in range(connections)]
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     for i in range(count):
         delay = started + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        queue.put_nowait((i, time.monotonic()))
+        queue.put_nowait((i, wall + i / rate))
     for _ in workers:
         queue.put_nowait((-1, 0.0))
     await asyncio.gather(*workers)
-    return sent
+    return result
