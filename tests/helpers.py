@@ -228,29 +228,37 @@ async def replaced_connections(nats_url: str) -> int:
     return await simnet_stat(nats_url, "stats.replaced")
 
 
-async def stored_events(nats_url: str, subject: str) -> list[dict[str, Any]]:
-    """Every event of ``ZG_EVENTS`` on ``subject`` (wildcards allowed), in order, with its ``seq``.
+async def stored_messages(js: Any, stream: str, subject: str) -> list[Any]:
+    """Every message of ``stream`` on ``subject`` (wildcards allowed), in stream order.
 
-    It reads exactly as many as the stream says it holds; a stalled reader raises.
+    It reads exactly as many as the stream says it holds; a reader that stalls or fails raises,
+    so it can never return a short list that would read as "nothing there". A stream that does
+    not exist yet holds nothing.
     """
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.stream_info(stream, subjects_filter=subject)
+    except NotFoundError:
+        return []
+    count = sum((info.state.subjects or {}).values())
+    if not count:
+        return []
+    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
+    try:
+        return [await sub.next_msg(timeout=5) for _ in range(count)]
+    finally:
+        await sub.unsubscribe()
+
+
+async def stored_events(nats_url: str, subject: str) -> list[dict[str, Any]]:
+    """Every event of ``ZG_EVENTS`` on ``subject``, decoded, each with its stream ``seq``."""
     import nats
 
     nc = await nats.connect(nats_url)
     try:
-        js = nc.jetstream()
-        info = await js.stream_info("ZG_EVENTS", subjects_filter=subject)
-        count = sum((info.state.subjects or {}).values())
-        if not count:
-            return []
-        sub = await js.subscribe(subject, stream="ZG_EVENTS", ordered_consumer=True)
-        try:
-            found = []
-            for _ in range(count):
-                msg = await sub.next_msg(timeout=5)
-                found.append({**json.loads(msg.data), "seq": msg.metadata.sequence.stream})
-            return found
-        finally:
-            await sub.unsubscribe()
+        found = await stored_messages(nc.jetstream(), "ZG_EVENTS", subject)
+        return [{**json.loads(m.data), "seq": m.metadata.sequence.stream} for m in found]
     finally:
         await nc.close()
 

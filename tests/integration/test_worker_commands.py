@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import nats
-from helpers import replaced_connections
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from helpers import replaced_connections, stored_messages
+from nats.js.errors import KeyNotFoundError
 from sqlalchemy import text
 
 from zapgate.common import subjects
@@ -104,23 +104,7 @@ async def _events(js, subject: str) -> list:
 
 
 async def _stored(js, subject: str, stream: str) -> list:
-    """Every message of ``stream`` on ``subject``, in stream order.
-
-    It reads as many as the stream says it holds: a reader that stalls or fails raises (and
-    fails the test) instead of returning a short list that would read as "nothing there".
-    """
-    try:
-        info = await js.stream_info(stream, subjects_filter=subject)
-    except NotFoundError:
-        return []  # the stream does not exist yet: nothing was stored
-    count = sum((info.state.subjects or {}).values())
-    if count == 0:
-        return []
-    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
-    try:
-        return [await sub.next_msg(timeout=5) for _ in range(count)]
-    finally:
-        await sub.unsubscribe()
+    return await stored_messages(js, stream, subject)
 
 
 async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent_again(
@@ -146,15 +130,7 @@ async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent
 
     try:
         await eventually(lambda: asyncio.sleep(0, len(worker.manager.held) == 2), 10, "both partitions held")
-        await command(StartSession(tenant=tenant, session=session))
-
-        async def reached(status: str) -> bool:
-            statuses = await _events(js, f"zg.evt.{tenant}.{session}.session.status")
-            return status in [json.loads(m.data)["status"] for m in statuses]
-
-        await eventually(lambda: reached("SCAN_QR"), 10, "a QR code")
-        await command(SimulateScan(tenant=tenant, session=session, phone="5511955550001"))
-        await eventually(lambda: reached("CONNECTED"), 10, "the session to connect")
+        await link(js, p, tenant, session, "5511955550001")
         await command(ConfigureSession(tenant=tenant, session=session, config={"pacing": {"enabled": False}}))
         sends = [
             SendMessage(
@@ -217,16 +193,9 @@ async def test_a_message_that_expires_while_its_sender_submits_it_ends_in_the_st
     async def command(cmd: Command) -> None:
         await js.publish(subjects.command(0, tenant, session, cmd.verb), encode(cmd))
 
-    async def reached(status: str) -> bool:
-        statuses = await _events(js, f"zg.evt.{tenant}.{session}.session.status")
-        return status in [json.loads(m.data)["status"] for m in statuses]
-
     try:
         await eventually(lambda: asyncio.sleep(0, len(worker.manager.held) == 1), 10, "the partition held")
-        await command(StartSession(tenant=tenant, session=session))
-        await eventually(lambda: reached("SCAN_QR"), 10, "a QR code")
-        await command(SimulateScan(tenant=tenant, session=session, phone="5511955550002"))
-        await eventually(lambda: reached("CONNECTED"), 10, "the session to connect")
+        await link(js, 0, tenant, session, "5511955550002")
         # 'typing…' for 0.5 + 0.04 * 100 = 4.5 s before the submit; the message expires 1.5 s in,
         # while its sender holds it, and the sweeper looks every second.
         await command(ConfigureSession(tenant=tenant, session=session, config={"pacing": {"typing": True}}))
@@ -273,9 +242,6 @@ async def test_an_account_connected_twice_is_kicked_and_counted(clean_nats: str,
     js = nc.jetstream()
     tenant = "T7"
 
-    async def command(cmd: Command) -> None:
-        await js.publish(subjects.command(0, tenant, cmd.session, cmd.verb), encode(cmd))
-
     async def statuses(session: str) -> list[str]:
         return [
             json.loads(m.data)["status"]
@@ -289,19 +255,11 @@ async def test_an_account_connected_twice_is_kicked_and_counted(clean_nats: str,
         await eventually(lambda: asyncio.sleep(0, len(first.manager.held) == 1), 10, "the partition held")
         # Two sessions of one tenant linked to the same phone, on the same worker.
         for session in ("one", "two"):
-            await command(StartSession(tenant=tenant, session=session))
-            await eventually(lambda s=session: reached(s, "SCAN_QR"), 10, f"a QR code for {session}")
-            await command(SimulateScan(tenant=tenant, session=session, phone="5511955550003"))
-            await eventually(lambda s=session: reached(s, "CONNECTED"), 10, f"{session} to connect")
+            await link(js, 0, tenant, session, "5511955550003")
         await eventually(lambda: reached("one", "FAILED"), 10, "the older connection to be replaced")
         assert await replaced_connections(clean_nats) == 1
         # Another tenant with the same phone is another account: nothing is replaced.
-        other = StartSession(tenant="T6", session="one")
-        await js.publish(subjects.command(0, "T6", "one", "start"), encode(other))
-        await eventually(lambda: _has_status(js, "T6", "one", "SCAN_QR"), 10, "T6's QR code")
-        scan = SimulateScan(tenant="T6", session="one", phone="5511955550003")
-        await js.publish(subjects.command(0, "T6", "one", "scan"), encode(scan))
-        await eventually(lambda: _has_status(js, "T6", "one", "CONNECTED"), 10, "T6 to connect")
+        await link(js, 0, "T6", "one", "5511955550003")
         assert "FAILED" not in [s for s in await statuses("two")]
         # Two workers running one partition, forced past the lease: the second kicks the first.
         await second.start()
@@ -324,3 +282,17 @@ async def _has_status(js, tenant: str, session: str, status: str) -> bool:
 async def _count_status(js, tenant: str, session: str, status: str, at_least: int) -> bool:
     events = await _events(js, f"zg.evt.{tenant}.{session}.session.status")
     return [json.loads(m.data)["status"] for m in events].count(status) >= at_least
+
+
+async def link(js, partition: int, tenant: str, session: str, phone: str) -> None:
+    """Start a session through its commands, scan its QR code from ``phone``, wait for CONNECTED."""
+
+    async def reached(status: str) -> bool:
+        return await _has_status(js, tenant, session, status)
+
+    start = StartSession(tenant=tenant, session=session)
+    await js.publish(subjects.command(partition, tenant, session, "start"), encode(start))
+    await eventually(lambda: reached("SCAN_QR"), 10, f"a QR code for {session}")
+    scan = SimulateScan(tenant=tenant, session=session, phone=phone)
+    await js.publish(subjects.command(partition, tenant, session, "scan"), encode(scan))
+    await eventually(lambda: reached("CONNECTED"), 10, f"{session} to connect")

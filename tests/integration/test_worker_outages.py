@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
-from helpers import ServerProcess, eventually, start_nats, start_postgres, with_database
+from helpers import ServerProcess, eventually, start_nats, start_postgres, stored_messages, with_database
 
 from zapgate.common import broker, subjects
 from zapgate.common.ids import new_id
@@ -72,16 +72,13 @@ async def started_worker(servers: Servers) -> SessionWorker:
 
 
 async def stored(js, stream: str, subject: str) -> list:
-    """Every message of ``stream`` on ``subject``; a reader that fails fails the test."""
-    info = await js.stream_info(stream, subjects_filter=subject)
-    count = sum((info.state.subjects or {}).values())
-    if count == 0:
-        return []
-    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
-    try:
-        return [await sub.next_msg(timeout=5) for _ in range(count)]
-    finally:
-        await sub.unsubscribe()
+    return await stored_messages(js, stream, subject)
+
+
+async def deliveries_of_partition_0(js) -> int:
+    """How many times partition 0's consumer delivered a command, redeliveries included."""
+    info = await js.consumer_info(subjects.COMMANDS_STREAM, subjects.partition_consumer(0))
+    return int(info.delivered.consumer_seq)
 
 
 async def test_an_event_emitted_while_nats_is_down_is_kept_and_published_when_it_returns(
@@ -137,8 +134,7 @@ async def test_a_start_accepted_during_a_database_outage_runs_when_it_returns_an
         await js.publish(subjects.command(0, "T1", "main", "start"), encode(start))
 
         async def delivered_six_times() -> bool:
-            info = await js.consumer_info(subjects.COMMANDS_STREAM, subjects.partition_consumer(0))
-            return info.delivered.consumer_seq >= 6
+            return await deliveries_of_partition_0(js) >= 6
 
         # Past the five deliveries that used to dead-letter it.
         await eventually_async(delivered_six_times, 60, "six deliveries of the start during the outage")
@@ -170,8 +166,7 @@ async def test_a_rejected_command_is_terminated_only_once_the_dead_letter_stream
         await js.publish(subjects.command(0, "T1", "main", "start"), b"{not json")
 
         async def came_back() -> bool:  # not terminated: delivered again
-            info = await js.consumer_info(subjects.COMMANDS_STREAM, subjects.partition_consumer(0))
-            return info.delivered.consumer_seq >= 2
+            return await deliveries_of_partition_0(js) >= 2
 
         await eventually_async(came_back, 20, "the command to come back after the failed dead-letter write")
         await broker.ensure_topology(js, worker.settings)  # back
