@@ -106,7 +106,8 @@ async def test_a_queued_send_whose_command_never_reached_the_bus_is_published_ag
     message_id = new_id()
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
-        # As left by a send accepted with an Idempotency-Key whose publish then failed (a 503).
+        # As left by a send accepted with an Idempotency-Key whose publish then failed (a 503):
+        # recorded, marked unpublished, and a client that never retries.
         await conn.execute(
             "INSERT INTO messages (id, tenant_id, session, direction, chat, type, content, status, rank,"
             " idempotency_key, seen, created_at, updated_at) VALUES ($1, $2, 'main', 'out', '5511987650002@c.us',"
@@ -114,6 +115,7 @@ async def test_a_queued_send_whose_command_never_reached_the_bus_is_published_ag
             message_id, tenant["id"], json.dumps({"type": "text", "text": "late"}),
             datetime.now(UTC) - timedelta(seconds=5),
         )  # fmt: skip
+        await conn.execute("INSERT INTO unpublished_sends VALUES ($1, now())", message_id)
     finally:
         await conn.close()
     partition = subjects.partition_of(tenant["id"], "main", 64)
@@ -129,6 +131,11 @@ async def test_a_queued_send_whose_command_never_reached_the_bus_is_published_ag
         assert asyncio.get_running_loop().time() < deadline, "the stuck send was never published again"
         await asyncio.sleep(0.1)
     assert [(c["id"], c["content"]["text"]) for c in found] == [(message_id, "late")]
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await _until_empty(conn)  # published, so no longer marked: it goes once
+    finally:
+        await conn.close()
     message = await client.get(f"/api/v1/messages/{message_id}", headers=key)
     assert message.json()["status"] == "queued"
 
@@ -229,3 +236,10 @@ async def test_another_tenant_reaches_nothing_of_a_session_through_any_route(
     assert await commands(clean_nats, f"zg.cmd.*.{owner['id']}.>") == before  # nothing done as the owner
     mine = await client.get(f"/api/v1/messages/{message_id}", headers=owner_key)
     assert mine.status_code == 200 and mine.json()["content"]["text"] == "mine"
+
+
+async def _until_empty(conn) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while await conn.fetchval("SELECT count(*) FROM unpublished_sends"):
+        assert asyncio.get_running_loop().time() < deadline, "the mark was never cleared"
+        await asyncio.sleep(0.1)

@@ -101,11 +101,24 @@ async def accept_message(
     try:
         await gateway.commands.send(command)
     except ApiError:
-        if idempotency_key is None:
-            # Not accepted: without a key the client cannot name this message again.
-            await gateway.messages.discard(tenant, command.id)
+        await _not_published(gateway, tenant, command.id, idempotency_key)
         raise
     return MessageAccepted(id=command.id, status="queued")
+
+
+async def _not_published(gateway: GatewayState, tenant: str, message_id: str, key: str | None) -> None:
+    """The command did not reach the bus and the client is told 503.
+
+    Without a key the client cannot name this message again: it is not accepted, and goes. With
+    one it stays, marked, and is published later even if the client never retries.
+    """
+    try:
+        if key is None:
+            await gateway.messages.discard(tenant, message_id)
+        else:
+            await gateway.messages.mark_unpublished(message_id)
+    except Exception as exc:  # the database is away too: a retry with the key finds the row
+        log.warning("send %s left queued unmarked (%s)", message_id, type(exc).__name__)
 
 
 def request_hash(session: str, body: SendRequest) -> str:
@@ -133,27 +146,26 @@ async def _again(gateway: GatewayState, row: MessageRow, fingerprint: str | None
         raise ApiError(409, "conflict", "Idempotency-Key already used for a different request; use a new key")
     if row.status == "queued":
         await gateway.commands.send(command_of(row))
+        await gateway.messages.published([row.id])
     return MessageAccepted(id=row.id, status=row.status)
 
 
 REQUEUE_BATCH = 500
-REQUEUE_AGAIN = 10  # a still-queued message is published again after this many ``requeue_after``
 
 
 async def requeue_stuck(gateway: GatewayState) -> int:
-    """Publish again the commands of sends still queued after ``requeue_after``; how many.
+    """Publish the commands of sends whose publish failed (marked when the client got a 503),
+    once ``requeue_after`` has passed; how many.
 
-    A send accepted with an Idempotency-Key whose publish failed (the client got a 503 and may
-    never retry), or a gateway that died between recording and publishing, leaves a queued row
-    whose command the bus never had. The command is the same every time (same id): the bus and
-    the worker's outbox drop it if they had it.
+    The client may never retry. The command is the same every time (same id): the bus and the
+    worker's outbox drop it if they had it.
     """
-    now = datetime.now(UTC)
     after = timedelta(seconds=gateway.settings.requeue_after)
-    rows = await gateway.messages.stuck(now - after, now - after * REQUEUE_AGAIN, REQUEUE_BATCH)
+    rows = await gateway.messages.unpublished(datetime.now(UTC) - after, REQUEUE_BATCH)
     for row in rows:
-        await gateway.commands.send(command_of(row))
-    await gateway.messages.requeued([row.id for row in rows])
+        if row.status == "queued":
+            await gateway.commands.send(command_of(row))
+    await gateway.messages.published([row.id for row in rows])
     return len(rows)
 
 
@@ -163,6 +175,6 @@ async def requeue_forever(gateway: GatewayState) -> None:
         await asyncio.sleep(gateway.settings.requeue_interval)
         try:
             if requeued := await requeue_stuck(gateway):
-                log.info("published again the commands of %d queued messages", requeued)
+                log.info("published the commands of %d sends whose publish had failed", requeued)
         except Exception as exc:
-            log.warning("stuck sends not re-queued yet (%s)", type(exc).__name__)
+            log.warning("unpublished sends not published yet (%s)", type(exc).__name__)

@@ -35,9 +35,13 @@ class Settings(CommonSettings):
         return limit
 
     requeue_after: float = Field(
-        30.0, gt=0, description="Seconds a send may stay queued before its command is published again"
+        30.0,
+        gt=0,
+        description="Seconds after a send's failed publish (a 503) before the gateway publishes it itself",
     )
-    requeue_interval: float = Field(10.0, gt=0, description="Seconds between looks for stuck sends")
+    requeue_interval: float = Field(
+        10.0, gt=0, description="Seconds between looks for sends whose publish failed"
+    )
 
     api_key_cache_ttl: float = Field(
         30.0,

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import Table, and_, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from zapgate.common.db import autocommit, utcnow
 from zapgate.common.messages import MessageReceived, MessageStatusChanged, furthest
-from zapgate.gateway.adapters.tables import MessageRow
+from zapgate.gateway.adapters.tables import MessageRow, UnpublishedSendRow
 
 _T: Table = MessageRow.__table__  # type: ignore[assignment]
 
@@ -138,26 +138,33 @@ class MessageRepository:
         async with self.sessions() as db:
             return (await db.scalars(query)).first()
 
-    async def stuck(self, older_than: datetime, again_after: datetime, limit: int) -> list[MessageRow]:
-        """Outgoing messages still ``queued`` since before ``older_than``, not re-queued since
-        ``again_after``: their command may never have reached the bus (a 503, a crash)."""
+    async def mark_unpublished(self, message_id: str) -> None:
+        """Remember a recorded send whose command did not reach the bus."""
+        async with self.sessions() as db:
+            await db.execute(
+                insert(UnpublishedSendRow)
+                .values(message_id=message_id, created_at=utcnow())
+                .on_conflict_do_nothing()
+            )
+            await db.commit()
+
+    async def unpublished(self, older_than: datetime, limit: int) -> list[MessageRow]:
+        """Sends marked unpublished before ``older_than``, oldest first."""
         query = (
             select(MessageRow)
-            .where(MessageRow.direction == "out", MessageRow.rank == 0, MessageRow.created_at < older_than,
-                   (MessageRow.requeued_at.is_(None)) | (MessageRow.requeued_at < again_after))
-            .order_by(MessageRow.created_at)
+            .join(UnpublishedSendRow, UnpublishedSendRow.message_id == MessageRow.id)
+            .where(UnpublishedSendRow.created_at < older_than)
+            .order_by(UnpublishedSendRow.created_at)
             .limit(limit)
-        )  # fmt: skip
+        )
         async with self.sessions() as db:
             return list((await db.scalars(query)).all())
 
-    async def requeued(self, ids: Sequence[str]) -> None:
-        """Note that these messages' commands were published again."""
+    async def published(self, ids: Sequence[str]) -> None:
+        """These sends' commands reached the bus."""
         if ids:
             async with self.sessions() as db:
-                await db.execute(
-                    update(MessageRow).where(MessageRow.id.in_(ids)).values(requeued_at=utcnow())
-                )
+                await db.execute(delete(UnpublishedSendRow).where(UnpublishedSendRow.message_id.in_(ids)))
                 await db.commit()
 
     async def discard(self, tenant_id: str, message_id: str) -> None:

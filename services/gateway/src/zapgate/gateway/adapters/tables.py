@@ -88,7 +88,6 @@ class MessageRow(Base):
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_messages_session", "tenant_id", "session", "id"),
         Index("ix_messages_chat", "tenant_id", "session", "chat", "id"),
-        Index("ix_messages_queued", "created_at", postgresql_where=text("direction = 'out' AND rank = 0")),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -104,7 +103,6 @@ class MessageRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    requeued_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     seen: Mapped[bool] = mapped_column(default=False)
     expires_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
@@ -123,4 +121,16 @@ class CommandKeyRow(Base):
     command_id: Mapped[str] = mapped_column(String(26))
     command: Mapped[bytes] = mapped_column(LargeBinary)
     published: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class UnpublishedSendRow(Base):
+    """A send accepted with an Idempotency-Key whose command did not reach the bus (a 503).
+
+    Kept apart from ``messages`` so that finding them costs nothing on the send path.
+    """
+
+    __tablename__ = "unpublished_sends"
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

@@ -71,7 +71,9 @@ class SimNetwork:
         self._local[account] = (conn_id, on_replaced)
         await self.kv.put(f"acct.{account}", json.dumps({"conn": conn_id, "owner": owner}).encode())
         if earlier is not None and earlier[0] != conn_id:
-            log.warning("account %s connected again on this worker: the earlier connection is replaced", account)
+            log.warning(
+                "account %s connected again on this worker: the earlier connection is replaced", account
+            )
             await self._increment(REPLACED)
             await earlier[1]()
 

@@ -1,4 +1,4 @@
-"""idempotency of lifecycle commands; request fingerprints; re-queueing of stuck sends
+"""idempotency of lifecycle commands; request fingerprints; sends whose publish failed
 
 Revision ID: 0004
 Revises: 0003
@@ -16,9 +16,14 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("messages", sa.Column("request_hash", sa.String(64), nullable=True))
-    op.add_column("messages", sa.Column("requeued_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_index(
-        "ix_messages_queued", "messages", ["created_at"], postgresql_where=sa.text("direction = 'out' AND rank = 0")
+    op.create_table(
+        "unpublished_sends",
+        sa.Column("message_id", sa.String(26), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name="fk_unpublished_sends_message_id_messages", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("message_id", name="pk_unpublished_sends"),
     )
     op.create_table(
         "command_keys",
@@ -39,6 +44,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("command_keys")
-    op.drop_index("ix_messages_queued", table_name="messages")
-    op.drop_column("messages", "requeued_at")
+    op.drop_table("unpublished_sends")
     op.drop_column("messages", "request_hash")
