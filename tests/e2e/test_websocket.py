@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from helpers import System, wait_until
+from helpers import System, stored_messages, wait_until
 from test_sessions import stack, tenant, wait_status
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -215,7 +215,8 @@ def test_since_joins_replay_and_live_with_no_gap_and_no_repeat_while_events_flow
 
 
 def test_an_unreadable_event_still_gets_a_frame_so_no_seq_goes_missing(system: System) -> None:
-    # Broken on purpose (unparseable events skipped, as before), the frame never comes.
+    # Broken on purpose (unparseable events skipped, and acknowledged by the projector without
+    # a trace, as before), the frame never comes and the dead-letter stream stays empty.
     import asyncio
 
     import nats
@@ -234,6 +235,17 @@ def test_an_unreadable_event_still_gets_a_frame_so_no_seq_goes_missing(system: S
         got = frames(ws, lambda fs: len(fs) >= 1)
     assert got[0]["seq"] == seq and got[0]["type"] == "event.unreadable"
     assert got[0]["data"] == {"subject": f"zg.evt.{tenant_id}.main.session.status"}
+
+    # The projector does not drop it either: it is kept in the dead-letter stream.
+    async def dead_letters() -> list[bytes]:
+        nc = await nats.connect(system.info["nats_url"])
+        try:
+            subject = f"zg.dlq.unreadable.zg.evt.{tenant_id}.main.session.status"
+            return [m.data for m in await stored_messages(nc.jetstream(), "ZG_DLQ", subject)]
+        finally:
+            await nc.close()
+
+    wait_until(lambda: asyncio.run(dead_letters()) == [b"\xff not json"], 15, "the dead letter")
 
 
 def test_filters_by_session_and_type(system: System) -> None:

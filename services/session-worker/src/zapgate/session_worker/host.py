@@ -373,6 +373,10 @@ class SessionHost:
 
         What is left of a batch when the partition is lost goes back (nak) to its new owner.
         """
+        again = sum(1 for msg in msgs if (msg.metadata.num_delivered or 1) > 1)
+        if again:
+            # Read by tests and chaos runs, as below: proof that a fault made commands come back.
+            log.info("partition %d: %d commands delivered again", part.number, again)
         sends: list[tuple[Msg, SendMessage]] = []
         for n, msg in enumerate(msgs):
             if part.stopped:
