@@ -14,20 +14,26 @@ CHECK_TIMEOUT = 2.0
 
 
 async def run_checks(checks: Mapping[str, Check]) -> dict[str, str]:
-    """Run readiness checks concurrently; the result maps each failing check to why."""
+    """Run readiness checks concurrently; the result maps each failing check to why.
 
-    async def one(check: Check) -> str | None:
+    The answer is public (probes call it without a key), so it says only "timed out" or
+    "unreachable"; what the error said (hosts, users, paths) goes to the log.
+    """
+
+    async def one(name: str, check: Check) -> str | None:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 await check()
         except TimeoutError:
+            log.warning("readiness check %s timed out", name)
             return "timed out"
         except Exception as exc:
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            return "unreachable"
         return None
 
     names = list(checks)
-    results = await asyncio.gather(*(one(checks[n]) for n in names))
+    results = await asyncio.gather(*(one(n, checks[n]) for n in names))
     return {name: why for name, why in zip(names, results, strict=True) if why is not None}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -197,13 +198,28 @@ class SendText(Outgoing, TextContent):
     """A text message."""
 
 
+MIMETYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+"""RFC 6838's restricted names: ASCII only, so the type can be sent back in a header."""
+
+
 class MediaInput(Request):
     """Media given by URL or base64 (exactly one of them)."""
 
     url: str | None = Field(None, max_length=4096)
     data: str | None = Field(None, description="Base64, or a data: URL")
-    mimetype: str = Field(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    filename: str | None = Field(None, max_length=255)
+    mimetype: str = Field(
+        min_length=3, max_length=255, pattern=MIMETYPE_PATTERN, description="type/subtype, ASCII token characters"
+    )
+    filename: str | None = Field(None, max_length=255, description="Kept as its last path segment only")
+
+    @field_validator("filename")
+    @classmethod
+    def _basename(cls, value: str | None) -> str | None:
+        """A name, not a path: what follows the last slash, with control characters removed."""
+        if value is None:
+            return None
+        name = "".join(ch for ch in re.split(r"[/\\]", value)[-1] if ch.isprintable()).strip()
+        return name if name not in ("", ".", "..") else None
 
     @model_validator(mode="after")
     def _one_source(self) -> MediaInput:

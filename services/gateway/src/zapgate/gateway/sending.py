@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import tempfile
 from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter
@@ -39,18 +40,36 @@ async def store_media(gateway: GatewayState, tenant: str, kind: str, media: Medi
     limit = gateway.settings.media_limit(kind)
     try:
         if media.data is not None:
-            raw = decode_base64(media.data, limit)
-        else:
-            assert media.url is not None
-            raw, _ = await fetch(
-                media.url, limit, gateway.settings.media_allow_private, gateway.settings.media_fetch_timeout
+            return await gateway.media.put(
+                tenant, decode_base64(media.data, limit), media.mimetype, media.filename
             )
+        assert media.url is not None
+        # Downloads are bounded in number, in time (one deadline for every hop) and in memory: a
+        # body goes to a file past 1 MiB and from there into the object store in chunks.
+        with tempfile.SpooledTemporaryFile(max_size=1 << 20) as sink:
+            settings = gateway.settings
+            async with asyncio.timeout(settings.media_fetch_timeout):
+                await gateway.media_fetches.acquire()
+            try:
+                await fetch(
+                    media.url, limit, settings.media_allow_private, settings.media_fetch_timeout, sink
+                )
+            finally:
+                gateway.media_fetches.release()
+            sink.seek(0)
+            return await gateway.media.put(tenant, sink, media.mimetype, media.filename)
+    except TimeoutError:
+        raise ApiError(
+            503,
+            "unavailable",
+            "too many media downloads at once; retry shortly",
+            headers={"Retry-After": "1"},
+        ) from None
     except MediaError as exc:
         raise ApiError(
             exc.status, "payload_too_large" if exc.status == 413 else "validation_error", exc.message,
             details=[{"key": "media", "message": exc.message, "source": "body"}],
         ) from None  # fmt: skip
-    return await gateway.media.put(tenant, raw, media.mimetype, media.filename)
 
 
 async def content_of(gateway: GatewayState, tenant: str, body: SendRequest) -> AnyContent:

@@ -27,7 +27,12 @@ class Settings(CommonSettings):
     media_allow_private: bool = Field(
         False, description="Fetch media URLs that resolve to loopback, private or link-local addresses"
     )
-    media_fetch_timeout: float = Field(20.0, gt=0, description="Seconds to download a media URL")
+    media_fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds to download a media URL, every redirect included"
+    )
+    media_fetch_concurrency: int = Field(
+        8, ge=1, description="Media URL downloads at once per gateway process"
+    )
 
     def media_limit(self, kind: str) -> int:
         """The size limit of a media type."""

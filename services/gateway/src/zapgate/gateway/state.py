@@ -41,6 +41,7 @@ class GatewayState:
         self.commands = CommandBus(self.nats, settings.partitions)
         self.messages = MessageRepository(self.sessions, self.engine)
         self.media = MediaStore(self.nats)
+        self.media_fetches = asyncio.Semaphore(settings.media_fetch_concurrency)
         self.projector: Projector | None = None
         self.tickets = TicketStore(self.nats)
         self._background: set[asyncio.Task[None]] = set()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
+import io
 import ipaddress
 import json
 import socket
-from urllib.parse import urljoin, urlsplit
+from typing import IO, cast
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from nats.js import api as js_api
@@ -47,58 +48,101 @@ def decode_base64(data: str, limit: int) -> bytes:
     return raw
 
 
-def _refused(address: str) -> bool:
+def address_allowed(address: str, allow_private: bool) -> bool:
+    """Whether media may be fetched from ``address``: a globally routable unicast address.
+
+    ``is_global`` leaves out loopback, private, link-local, shared (100.64.0.0/10: CGNAT and
+    some clouds' metadata) and reserved ranges; ``is_private`` alone would let 100.64/10 through.
+    ``allow_private`` (``ZAPGATE_MEDIA_ALLOW_PRIVATE``) lifts the rule for an operator's own
+    networks.
+    """
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return (
-        ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved
-        or ip.is_unspecified
-    )  # fmt: skip
+    if ip.is_multicast or ip.is_unspecified:
+        return False
+    return allow_private or ip.is_global
 
 
-async def check_host(url: str, allow_private: bool) -> None:
-    """Refuse URLs that are not http(s) or resolve to loopback, private or link-local addresses."""
-    parts = urlsplit(url)
+def _target(url: str) -> tuple[str, str, int]:
+    """The scheme, host and port of a media URL, or a 422."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise MediaError(422, "media.url is not a valid URL (bad port?)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MediaError(422, "media.url must be an http or https URL")
-    if allow_private:
-        return
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+async def resolve(url: str, allow_private: bool) -> str:
+    """Resolve the URL's host once; the address to connect to, or a 422 if any is refused.
+
+    The connection goes to this address (pinned), so a name that answers differently the next
+    time (DNS rebinding) cannot take the fetch elsewhere.
+    """
+    _, host, port = _target(url)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-        )
-    except OSError:
-        raise MediaError(422, f"media.url host {parts.hostname!r} does not resolve") from None
-    if any(_refused(str(info[4][0])) for info in infos):
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise MediaError(422, f"media.url host {host!r} does not resolve") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or not all(address_allowed(a, allow_private) for a in addresses):
         raise MediaError(
-            422, f"media.url host {parts.hostname!r} resolves to a loopback, private or link-local address"
+            422,
+            f"media.url host {host!r} resolves to a loopback, private, link-local or otherwise non-public address",
         )
+    return addresses[0]
 
 
-async def fetch(url: str, limit: int, allow_private: bool, seconds: float) -> tuple[bytes, str | None]:
-    """Download media, checking every redirect's host, stopping past ``limit`` bytes."""
-    async with httpx.AsyncClient(timeout=seconds, follow_redirects=False) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            await check_host(url, allow_private)
-            try:
-                async with client.stream("GET", url) as response:
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL with the address in place of the host; the Host header and TLS name to keep."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    headers = {"Host": parts.netloc.rpartition("@")[2]}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), headers, extensions
+
+
+async def fetch(
+    url: str, limit: int, allow_private: bool, seconds: float, sink: IO[bytes]
+) -> tuple[int, str | None]:
+    """Download media into ``sink``, at most ``limit`` bytes, within ``seconds`` in all.
+
+    Every hop (redirects included) is resolved once, checked, and connected to at that address.
+    Returns the size and the content type the server gave.
+    """
+    try:
+        async with (
+            asyncio.timeout(seconds),
+            httpx.AsyncClient(timeout=seconds, follow_redirects=False) as client,
+        ):
+            for _ in range(MAX_REDIRECTS + 1):
+                address = await resolve(url, allow_private)
+                target, headers, extensions = _pinned(url, address)
+                async with client.stream("GET", target, headers=headers, extensions=extensions) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
                         continue
                     if response.status_code != 200:
                         raise MediaError(422, f"media.url answered HTTP {response.status_code}")
-                    body = bytearray()
+                    size = 0
                     async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > limit:
+                        size += len(chunk)
+                        if size > limit:
                             raise MediaError(
                                 413, f"media is larger than the {limit} bytes allowed for this type"
                             )
+                        sink.write(chunk)
                     kind = response.headers.get("content-type", "").split(";")[0].strip() or None
-                    return bytes(body), kind
-            except httpx.HTTPError as exc:
-                raise MediaError(422, f"media.url could not be fetched: {type(exc).__name__}") from None
+                    return size, kind
+    except TimeoutError:
+        raise MediaError(422, f"media.url took longer than {seconds:g} s to download") from None
+    except httpx.HTTPError as exc:
+        raise MediaError(422, f"media.url could not be fetched: {type(exc).__name__}") from None
     raise MediaError(422, "media.url redirects too many times")
 
 
@@ -108,21 +152,23 @@ class MediaStore:
     def __init__(self, link: NatsLink) -> None:
         self.link = link
 
-    async def put(self, tenant: str, data: bytes, mimetype: str, filename: str | None) -> MediaRef:
-        """Store bytes; the reference travels in commands and events."""
+    async def put(
+        self, tenant: str, data: bytes | IO[bytes], mimetype: str, filename: str | None
+    ) -> MediaRef:
+        """Store bytes, or a file read in chunks (never whole in memory); the reference travels
+        in commands and events."""
         media_id = new_id()
         store = await self.link.js.object_store(subjects.MEDIA_BUCKET)
         meta = js_api.ObjectMeta(
             name=subjects.media_object(tenant, media_id),
             description=json.dumps({"mimetype": mimetype, "filename": filename}),
         )
-        await store.put(meta.name or "", data, meta=meta)
+        # nats-py reads a file in chunks (``readinto``) and digests what it stores.
+        info = await store.put(meta.name or "", cast(io.BufferedIOBase, data) if not isinstance(data, bytes) else data,
+                               meta=meta)  # fmt: skip
+        digest = base64.urlsafe_b64decode((info.digest or "").partition("=")[2] + "==")
         return MediaRef(
-            id=media_id,
-            mimetype=mimetype,
-            filename=filename,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+            id=media_id, mimetype=mimetype, filename=filename, size=int(info.size or 0), sha256=digest.hex()
         )
 
     async def get(self, tenant: str, media_id: str) -> tuple[bytes, str, str | None] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from litestar import Controller, Response, get, post
@@ -273,7 +274,12 @@ class MessageController(Controller):
         if found is None:
             raise ApiError(404, "not_found", f"media {media_id!r} not found")
         data, mimetype, filename = found
-        headers = (
-            {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"} if filename else {}
-        )
+        # Always a download, never rendered: media is whatever a tenant's contact or a URL gave,
+        # so an HTML or SVG file must not run as a page of the API's origin.
+        name = quote(PurePosixPath(filename).name if filename else media_id)
+        headers = {
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        }
         return Response(data, media_type=mimetype, headers=headers)
