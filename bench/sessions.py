@@ -61,7 +61,7 @@ def boot(
         "ZAPGATE_LEASE_TTL": str(ttl),
         "ZAPGATE_PARTITIONS": str(partitions),
         "ZAPGATE_SIM_SPEED": str(speed),
-        "ZAPGATE_SECRET_KEY": "bench-secret-key-0123456789",
+        "ZAPGATE_SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
         "ZAPGATE_LOG_LEVEL": "WARNING",
         **(extra or {}),
     }

@@ -20,6 +20,8 @@ import httpx
 from devstack import Postgres, free_port, nats_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKER_SECRET = "test-worker-secret-0123456789-abcdefghijklmnop"
+"""A ``ZAPGATE_SECRET_KEY`` strong enough for the worker's check (32+ characters, varied)."""
 
 
 def wait_until(predicate: Callable[[], bool], within: float, what: str, every: float = 0.05) -> None:

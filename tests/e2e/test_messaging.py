@@ -41,7 +41,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             "ZAPGATE_LEASE_TTL": "3",
             "ZAPGATE_SIM_SPEED": "20",
             "ZAPGATE_PARTITIONS": "8",
-            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789-abcdefghij",
             "ZAPGATE_MEDIA_MAX_IMAGE": "4096",
         },
     )

@@ -46,7 +46,7 @@ def stack(data_dir: Path, nats_url: str, database_url: str) -> System:
             "ZAPGATE_LEASE_TTL": str(TTL),
             "ZAPGATE_SIM_SPEED": "20",
             "ZAPGATE_PARTITIONS": "16",
-            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789",
+            "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789-abcdefghij",
         },
     )
 

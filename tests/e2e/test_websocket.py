@@ -248,6 +248,40 @@ def test_an_unreadable_event_still_gets_a_frame_so_no_seq_goes_missing(system: S
     wait_until(lambda: asyncio.run(dead_letters()) == [b"\xff not json"], 15, "the dead letter")
 
 
+def test_a_revoked_key_closes_its_sockets_and_voids_its_tickets(system: System) -> None:
+    # Broken on purpose (sockets and tickets not tied to their key, as before), the revoked
+    # key's socket keeps streaming and its ticket is still redeemed.
+    with system.client(system.admin_key) as admin:
+        created = admin.post("/api/v1/tenants", json={"name": "ws-revoke"}).json()
+        second = admin.post(f"/api/v1/tenants/{created['id']}/api-keys").json()
+    doomed, kept = created["api_key"], second["api_key"]
+    with system.client(doomed) as http:
+        ticket_used = http.post("/api/v1/ws/tickets").json()["ticket"]
+        ticket_unused = http.post("/api/v1/ws/tickets").json()["ticket"]
+    with (
+        connect(ws_url(system), additional_headers={"X-Api-Key": doomed}) as by_key,
+        connect(ws_url(system, f"ticket={ticket_used}")) as by_ticket,
+        connect(ws_url(system), additional_headers={"X-Api-Key": kept}) as other,
+    ):
+        with system.client(system.admin_key) as admin:
+            revoked = admin.delete(f"/api/v1/tenants/{created['id']}/api-keys/{created['api_key_id']}")
+            assert revoked.status_code == 204
+        for ws in (by_key, by_ticket):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        with system.client(kept) as http:  # the tenant's other key streams on
+            http.post("/api/v1/sessions", json={"name": "after"})
+            http.post("/api/v1/sessions/after/start")
+        assert frames(other, lambda fs: len(fs) >= 1)[0]["session"] == "after"
+    with (
+        pytest.raises((InvalidStatus, ConnectionClosed)),
+        connect(ws_url(system, f"ticket={ticket_unused}")) as ws,
+    ):
+        ws.recv(timeout=5)
+
+
 def test_filters_by_session_and_type(system: System) -> None:
     http = tenant(system, "ws-filter")
     headers = {"X-Api-Key": http.headers["X-Api-Key"]}

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from litestar.testing import AsyncTestClient
-from test_gateway_api import assert_error, settings_for
+from test_gateway_api import ADMIN, assert_error, settings_for
 from test_gateway_guarantees import tenant_with_sessions
 
 from zapgate.gateway.app import create_app
@@ -93,3 +93,45 @@ async def test_ready_names_what_is_down_and_nothing_more(clean_nats: str) -> Non
         assert ready.status_code == 503
         assert ready.json()["down"] == {"nats": "unreachable", "postgres": "unreachable"}
         assert "127.0.0.1" not in ready.text and "secretuser" not in ready.text
+
+
+async def test_keys_and_tickets_of_the_wrong_shape_cost_no_lookup(
+    clean_nats: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Broken on purpose (any printable 8-200 character key looked up, as before), every one of
+    # these costs a database query.
+    async with AsyncTestClient(
+        app=create_app(settings_for(clean_nats, database_url, auth_failure_limit=1000))
+    ) as c:
+        state = c.app.state.gateway
+        lookups: list[str] = []
+        real = state.tenants.resolve_key
+
+        async def counted(key_hash: str):  # type: ignore[no-untyped-def]
+            lookups.append(key_hash)
+            return await real(key_hash)
+
+        monkeypatch.setattr(state.tenants, "resolve_key", counted)
+        for key in ("zg_short", "x" * 40, "zg_" + "a" * 31 + "!", "zg_" + "a" * 33, "Bearer-ish-thing-123"):
+            assert_error(await c.get("/api/v1/me", headers={"X-Api-Key": key}), 401, "unauthorized")
+        assert lookups == []
+        assert_error(await c.get("/api/v1/me", headers={"X-Api-Key": "zg_" + "a" * 32}), 401, "unauthorized")
+        assert len(lookups) == 1  # a well-formed unknown key is looked up once
+
+
+async def test_repeated_failed_authentication_from_one_address_is_refused_for_a_while(
+    clean_nats: str, database_url: str
+) -> None:
+    # Broken on purpose (no limit, as before), the sixth attempt is another 401.
+    settings = settings_for(clean_nats, database_url, auth_failure_limit=5, auth_failure_window=60)
+    async with AsyncTestClient(app=create_app(settings)) as c:
+        tenant = (await c.post("/api/v1/tenants", json={"name": "rl"}, headers={"X-Api-Key": ADMIN})).json()
+        for _ in range(5):
+            assert_error(
+                await c.get("/api/v1/me", headers={"X-Api-Key": "zg_" + "b" * 32}), 401, "unauthorized"
+            )
+        limited = await c.get("/api/v1/me", headers={"X-Api-Key": "zg_" + "b" * 32})
+        assert_error(limited, 429, "rate_limited")
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        # While refused, the address is refused whatever it sends: guessing gains nothing.
+        assert_error(await c.get("/api/v1/me", headers={"X-Api-Key": tenant["api_key"]}), 429, "rate_limited")

@@ -2,6 +2,7 @@
 
 import httpx
 import pytest
+from helpers import WORKER_SECRET
 
 from zapgate.billing.app import create_app as create_billing
 from zapgate.billing.settings import Settings as BillingSettings
@@ -23,7 +24,7 @@ async def test_service_answers_health_and_ready(
     clean_nats: str, database_url: str, factory, settings_cls, name: str
 ) -> None:
     service = factory(
-        settings_cls(nats_url=clean_nats, database_url=database_url, health_port=0, secret_key="s" * 32)
+        settings_cls(nats_url=clean_nats, database_url=database_url, health_port=0, secret_key=WORKER_SECRET)
     )
     await service.start()
     try:

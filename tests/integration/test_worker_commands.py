@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import nats
-from helpers import replaced_connections, stored_messages
+from helpers import WORKER_SECRET, replaced_connections, stored_messages
 from nats.js.errors import KeyNotFoundError
 from sqlalchemy import text
 
@@ -54,7 +54,7 @@ async def test_bad_commands_are_rejected_to_the_dlq_and_good_ones_still_run(
         database_url=database_url,
         partitions=2,
         lease_ttl=3,
-        secret_key="k" * 32,
+        secret_key=WORKER_SECRET,
         sim_speed=50,
     )
     worker = create_app(settings)
@@ -111,7 +111,7 @@ async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent
     clean_nats: str, database_url: str
 ) -> None:
     settings = Settings(
-        nats_url=clean_nats, database_url=database_url, partitions=2, lease_ttl=3, secret_key="k" * 32,
+        nats_url=clean_nats, database_url=database_url, partitions=2, lease_ttl=3, secret_key=WORKER_SECRET,
         sim_speed=50,
     )  # fmt: skip
     worker = create_app(settings)
@@ -181,7 +181,7 @@ async def test_a_message_that_expires_while_its_sender_submits_it_ends_in_the_st
     # Broken on purpose (the sweeper free to fail a row its sender holds, as before), the row is
     # failed as expired while the contact gets the message: the last assertions fail.
     settings = Settings(
-        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key="k" * 32,
+        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key=WORKER_SECRET,
         sim_speed=1,
     )  # fmt: skip
     worker = create_app(settings)
@@ -233,7 +233,7 @@ async def test_an_account_connected_twice_is_kicked_and_counted(clean_nats: str,
     # The proof behind every "no account connected twice" check: it must be able to see one.
     # Broken on purpose (no replacement of the older connection), the counter stays at 0.
     settings = Settings(
-        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key="k" * 32,
+        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key=WORKER_SECRET,
         sim_speed=50,
     )  # fmt: skip
     first, second = create_app(settings), create_app(settings)

@@ -14,7 +14,15 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
-from helpers import ServerProcess, eventually, start_nats, start_postgres, stored_messages, with_database
+from helpers import (
+    WORKER_SECRET,
+    ServerProcess,
+    eventually,
+    start_nats,
+    start_postgres,
+    stored_messages,
+    with_database,
+)
 
 from zapgate.common import broker, subjects
 from zapgate.common.ids import new_id
@@ -23,7 +31,7 @@ from zapgate.session_worker.app import SessionWorker, create_app
 from zapgate.session_worker.db import migrate
 from zapgate.session_worker.settings import Settings
 
-SECRET = "k" * 32
+SECRET = WORKER_SECRET
 
 
 @dataclass

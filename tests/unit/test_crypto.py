@@ -34,9 +34,24 @@ def test_tampered_foreign_or_unknown_blobs_are_refused() -> None:
     with pytest.raises(InvalidTag):
         CredentialCipher(SECRET + "-other").decrypt(blob, "T1", "main")
     with pytest.raises(ValueError, match="unknown credential format"):
-        cipher.decrypt(b"\x02" + blob[1:], "T1", "main")
+        cipher.decrypt(b"\x07" + blob[1:], "T1", "main")
 
 
-def test_a_short_secret_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least 16"):
-        CredentialCipher("short")
+@pytest.mark.parametrize("secret", ["short", "k" * 40, "abcdefg" * 5])
+def test_a_weak_secret_is_refused(secret: str) -> None:
+    with pytest.raises(ValueError, match="at least 32 characters and not repetitive"):
+        CredentialCipher(secret)
+
+
+def test_credentials_stored_under_the_older_key_derivation_still_decrypt() -> None:
+    import hashlib
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    legacy = AESGCM(hashlib.sha256(b"zapgate/credentials/v1:" + SECRET.encode()).digest())
+    nonce = os.urandom(12)
+    blob = b"\x01" + nonce + legacy.encrypt(nonce, b"old creds", b"T1/main")
+    cipher = CredentialCipher(SECRET)
+    assert cipher.decrypt(blob, "T1", "main") == b"old creds"
+    assert cipher.encrypt(b"new", "T1", "main")[:1] == b"\x02"  # written with HKDF from now on

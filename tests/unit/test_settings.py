@@ -38,3 +38,11 @@ def test_out_of_range_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_worker_id_is_host_and_pid() -> None:
     host, _, pid = default_worker_id().rpartition(":")
     assert host and int(pid) == os.getpid()
+
+
+@pytest.mark.parametrize("weak", ["admin", "zgadmin_" + "a" * 30, "short-but-varied-12"])
+def test_a_weak_admin_key_is_refused(weak: str) -> None:
+    from zapgate.gateway.settings import Settings as GatewaySettings
+
+    with pytest.raises(ValueError, match="ZAPGATE_ADMIN_KEY must be at least 24"):
+        GatewaySettings(admin_key=weak)

@@ -46,7 +46,11 @@ def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> Asyn
     nothing but a round trip. Without it (the gateway's hot path), a stale connection fails
     once, is discarded, and the caller answers 503.
     """
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
+    # hide_parameters: an error's text never carries a statement's values (message bodies,
+    # phone numbers), whoever logs it.
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, hide_parameters=True
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from zapgate.common.db import database_unavailable
 
 
@@ -32,3 +34,32 @@ def dependency_away(exc: BaseException) -> str | None:
     if database_unavailable(exc):
         return "database"
     return None
+
+
+def describe(exc: BaseException) -> str:
+    """What to log of an error that may carry data: its class and, for the database, its
+    SQLSTATE. Never its text, which can hold a statement's parameters (message bodies of
+    several tenants in one batched insert)."""
+    names = [type(e).__name__ for e in causes(exc)]
+    state = next(
+        (
+            s
+            for e in causes(exc)
+            if isinstance(s := getattr(e, "sqlstate", None) or getattr(e, "pgcode", None), str)
+        ),
+        None,
+    )
+    return " <- ".join(names) + (f" (SQLSTATE {state})" if state else "")
+
+
+def log_failure(log: logging.Logger, message: str, exc: BaseException, *args: object) -> None:
+    """Log a failure: an outage by its class (a warning), anything else with its traceback.
+
+    A traceback is kept for bugs; the engines hide statement parameters (``hide_parameters``), so
+    even then no message body reaches the log.
+    """
+    away = dependency_away(exc)
+    if away is not None:
+        log.warning(message + " (%s away: %s)", *args, away, describe(exc))
+    else:
+        log.error(message + " (%s)", *args, describe(exc), exc_info=exc)

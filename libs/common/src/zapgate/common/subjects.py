@@ -127,5 +127,11 @@ def partition_rpc(partition: int) -> str:
     return f"zg.rpc.{partition}.>"
 
 
-API_KEY_REVOKED = "zg.ctl.apikey.revoked"
-"""Core NATS subject on which gateways tell each other to drop a revoked key from their caches."""
+REVOKED_KEYS_BUCKET = "zg_revoked_keys"
+"""KV bucket of API keys revoked recently (``k.<sha256>``), watched by every gateway replica:
+durable, so a replica that was away when a key was revoked still hears of it."""
+
+
+def revoked_key(key_hash: str) -> str:
+    """KV key of a revoked API key."""
+    return f"k.{_token(key_hash, 'key hash')}"

@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from zapgate.gateway.adapters.repository import KeyOwner
-from zapgate.gateway.domain.api_keys import hash_key, looks_like_key, same_key
+from zapgate.gateway.domain.api_keys import hash_key, is_tenant_key, looks_like_key, same_key
 from zapgate.gateway.domain.principal import ADMIN, Principal
 from zapgate.gateway.errors import ApiError
 
@@ -31,6 +31,9 @@ class KeyCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._entries: dict[str, tuple[KeyOwner, float]] = {}
+        # Hashes revoked within the TTL: a lookup that read the key before its revocation
+        # committed must not cache it again after the eviction.
+        self._revoked: dict[str, float] = {}
 
     def get(self, key_hash: str) -> KeyOwner | None:
         """A cached owner, if fresh."""
@@ -43,16 +46,25 @@ class KeyCache:
         return entry[0]
 
     def put(self, key_hash: str, owner: KeyOwner) -> None:
-        """Remember a verified key."""
-        if self.ttl <= 0:
+        """Remember a verified key (never one revoked within the TTL)."""
+        if self.ttl <= 0 or self.revoked(key_hash):
             return
         if len(self._entries) >= MAX_CACHED_KEYS:
             self._entries.clear()
         self._entries[key_hash] = (owner, time.monotonic() + self.ttl)
 
     def evict(self, key_hash: str) -> None:
-        """Forget a key (revoked)."""
+        """Forget a key (revoked), and refuse to cache it again for the TTL."""
         self._entries.pop(key_hash, None)
+        now = time.monotonic()
+        if len(self._revoked) >= MAX_CACHED_KEYS:
+            self._revoked = {h: t for h, t in self._revoked.items() if t > now}
+        self._revoked[key_hash] = now + max(self.ttl, 1.0)
+
+    def revoked(self, key_hash: str) -> bool:
+        """Whether the key was revoked within the TTL (a live socket of it must close)."""
+        until = self._revoked.get(key_hash)
+        return until is not None and until > time.monotonic()
 
 
 def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -68,21 +80,46 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
-    """Resolves the caller to a Principal, or answers 401."""
+    """Resolves the caller to a Principal, or answers 401 (429 after too many failures)."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        """Look the key up: the admin key first, then the tenant keys."""
+        """Look the key up: the admin key first, then the tenant keys (only well-formed ones)."""
         state: GatewayState = connection.app.state.gateway
+        client = connection.client.host if connection.client else "unknown"
+        wait = state.auth_failures.retry_after(client, time.monotonic())
+        if wait is not None:
+            raise ApiError(
+                429, "rate_limited", "too many failed authentications from this address; retry later",
+                headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            )  # fmt: skip
+        try:
+            return await self._authenticate(state, connection)
+        except ApiError as exc:
+            if exc.status_code == 401:
+                state.auth_failures.failed(client, time.monotonic())
+            raise
+
+    @staticmethod
+    async def _authenticate(
+        state: GatewayState, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         ticket = (
             connection.query_params.get("ticket") if connection.scope["type"] == ScopeType.WEBSOCKET else None
         )
         if ticket is not None and presented_key(connection) is None:
-            tenant = await state.tickets.redeem(ticket)
-            if tenant is None:
+            redeemed = await state.tickets.redeem(ticket)
+            # The key that minted it must still be live: revoking a key voids its tickets.
+            owner = await state.resolve_key(redeemed[1]) if redeemed is not None else None
+            if redeemed is None or owner is None or owner.tenant_id != redeemed[0]:
                 raise ApiError(401, "unauthorized", "invalid, expired or already used ticket")
-            return AuthenticationResult(user=Principal(is_admin=False, tenant_id=tenant), auth=None)
+            return AuthenticationResult(
+                user=Principal(
+                    is_admin=False, tenant_id=owner.tenant_id, key_id=owner.key_id, key_hash=redeemed[1]
+                ),
+                auth=None,
+            )
         key = presented_key(connection)
         if key is None:
             raise ApiError(401, "unauthorized", "missing API key: send X-Api-Key or Authorization: Bearer")
@@ -91,11 +128,15 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         admin_key = state.settings.admin_key
         if admin_key is not None and same_key(key, admin_key.get_secret_value()):
             return AuthenticationResult(user=ADMIN, auth=None)
-        owner = await state.resolve_key(hash_key(key))
+        if not is_tenant_key(key):
+            raise ApiError(401, "unauthorized", "invalid API key")  # no lookup for what no key looks like
+        key_hash = hash_key(key)
+        owner = await state.resolve_key(key_hash)
         if owner is None:
             raise ApiError(401, "unauthorized", "invalid API key")
         return AuthenticationResult(
-            user=Principal(is_admin=False, tenant_id=owner.tenant_id, key_id=owner.key_id), auth=None
+            user=Principal(is_admin=False, tenant_id=owner.tenant_id, key_id=owner.key_id, key_hash=key_hash),
+            auth=None,
         )
 
 

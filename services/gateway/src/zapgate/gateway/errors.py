@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 
-from zapgate.common.outages import dependency_away
+from zapgate.common.outages import dependency_away, describe
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
             status_code=503,
             headers={"Retry-After": "1"},
         )
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, describe(exc), exc_info=exc)
     return Response(
         error_body("internal_error", "internal error; it has been logged"),
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,

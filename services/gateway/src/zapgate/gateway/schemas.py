@@ -208,7 +208,10 @@ class MediaInput(Request):
     url: str | None = Field(None, max_length=4096)
     data: str | None = Field(None, description="Base64, or a data: URL")
     mimetype: str = Field(
-        min_length=3, max_length=255, pattern=MIMETYPE_PATTERN, description="type/subtype, ASCII token characters"
+        min_length=3,
+        max_length=255,
+        pattern=MIMETYPE_PATTERN,
+        description="type/subtype, ASCII token characters",
     )
     filename: str | None = Field(None, max_length=255, description="Kept as its last path segment only")
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
 from zapgate.common.settings import CommonSettings
+
+MIN_ADMIN_KEY = 24
 
 
 class Settings(CommonSettings):
     """Gateway settings; the shared ones come from CommonSettings."""
+
+    @field_validator("admin_key")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """The admin key rules every tenant: refuse one that could be guessed."""
+        if value is not None:
+            secret = value.get_secret_value()
+            if len(secret) < MIN_ADMIN_KEY or len(set(secret)) < 10:
+                raise ValueError(
+                    f"ZAPGATE_ADMIN_KEY must be at least {MIN_ADMIN_KEY} characters and not repetitive "
+                    "(e.g. python3 -c 'import secrets; print(\"zgadmin_\" + secrets.token_urlsafe(32))')"
+                )
+        return value
 
     max_body_size: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted, bytes (413 above)"
@@ -38,6 +53,11 @@ class Settings(CommonSettings):
         """The size limit of a media type."""
         limit: int = getattr(self, f"media_max_{kind}")
         return limit
+
+    auth_failure_limit: int = Field(
+        20, ge=1, description="Failed authentications per client address in a window before 429"
+    )
+    auth_failure_window: float = Field(60.0, gt=0, description="Seconds of that window")
 
     requeue_after: float = Field(
         30.0,

@@ -21,6 +21,7 @@ from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 from zapgate.gateway.adapters.tickets import TicketStore
 from zapgate.gateway.auth import KeyCache
+from zapgate.gateway.domain.ratelimit import FailureLimiter
 from zapgate.gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ class GatewayState:
         self.sessions = make_sessionmaker(self.engine)
         self.tenants = TenantRepository(self.sessions)
         self.key_cache = KeyCache(settings.api_key_cache_ttl)
-        self.nats = NatsLink(settings, on_key_revoked=self.key_cache.evict, on_connected=self._connected)
+        self.auth_failures = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
+        # Open WebSockets by the key they came with: a revocation closes them on every replica.
+        self.sockets: dict[str, set[asyncio.Event]] = {}
+        self.nats = NatsLink(settings, on_key_revoked=self.key_revoked, on_connected=self._connected)
         self.sessions_repo = SessionRepository(self.sessions)
         self.command_keys = CommandKeys(self.sessions)
         self.commands = CommandBus(self.nats, settings.partitions)
@@ -86,12 +90,34 @@ class GatewayState:
                 self.key_cache.put(key_hash, owner)
         return owner
 
+    def key_revoked(self, key_hash: str) -> None:
+        """A key was revoked (here or on another replica): forget it, close its sockets."""
+        self.key_cache.evict(key_hash)
+        for closing in self.sockets.get(key_hash, ()):
+            closing.set()
+
+    def socket_opened(self, key_hash: str) -> asyncio.Event:
+        """Register a WebSocket of a key; the event is set when the key is revoked."""
+        closing = asyncio.Event()
+        if self.key_cache.revoked(key_hash):
+            closing.set()
+        self.sockets.setdefault(key_hash, set()).add(closing)
+        return closing
+
+    def socket_closed(self, key_hash: str, closing: asyncio.Event) -> None:
+        """Unregister a WebSocket."""
+        open_ = self.sockets.get(key_hash)
+        if open_ is not None:
+            open_.discard(closing)
+            if not open_:
+                del self.sockets[key_hash]
+
     async def revoke_key(self, tenant_id: str, key_id: str) -> bool:
         """Revoke a key everywhere; False if it did not exist."""
         key_hash = await self.tenants.revoke_key(tenant_id, key_id)
         if key_hash is None:
             return False
-        self.key_cache.evict(key_hash)
+        self.key_revoked(key_hash)
         self._spawn(self.nats.broadcast_revoked(key_hash, self.settings.api_key_cache_ttl))
         return True
 

@@ -49,7 +49,7 @@ from zapgate.common.messages import (
     command_adapter,
     encode,
 )
-from zapgate.common.outages import dependency_away
+from zapgate.common.outages import dependency_away, describe, log_failure
 from zapgate.session_worker.adapters.messages import MessageStore, Outgoing
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.spool import EventSpool, Spooled
@@ -356,13 +356,12 @@ class SessionHost:
                     continue
                 try:
                     await self._process(part, msgs)
-                except Exception:
+                except Exception as exc:
                     # An ack or nak lost to a broken connection: whatever was not acknowledged is
                     # redelivered after ack_wait. The consumer must outlive it, or the partition
                     # would look held while nobody takes its commands.
-                    log.exception(
-                        "partition %d: batch interrupted; unacknowledged commands return", part.number
-                    )
+                    log_failure(log, "partition %d: batch interrupted; unacknowledged commands return", exc,
+                                part.number)  # fmt: skip
                     await asyncio.sleep(0.5)
         finally:
             with contextlib.suppress(Exception):
@@ -429,8 +428,8 @@ class SessionHost:
         ]  # fmt: skip
         try:
             recorded = await self.messages.accept(rows)
-        except Exception:
-            log.exception("sends of partition %d not recorded; they will be redelivered", part.number)
+        except Exception as exc:
+            log_failure(log, "sends of partition %d not recorded; they will be redelivered", exc, part.number)
             for msg, _ in batch:
                 await msg.nak(delay=1)
             return
@@ -467,10 +466,10 @@ class SessionHost:
             away = dependency_away(exc)
             if away is not None:
                 log.warning("command %s on %s waits for %s (delivery %d): %s", command.id, msg.subject, away,
-                            delivered, type(exc).__name__)  # fmt: skip
+                            delivered, describe(exc))  # fmt: skip
                 await msg.nak(delay=retry_delay(delivered))
                 return
-            log.exception("command %s on %s failed", command.id, msg.subject)
+            log_failure(log, "command %s on %s failed", exc, command.id, msg.subject)
             if delivered >= MAX_DELIVER:
                 await self._reject(msg, "failed", [{"msg": "gave up after repeated failures"}], command.id)
             else:
@@ -755,7 +754,7 @@ class SessionHost:
             try:
                 await self._expire(await self.messages.expired(list(self.held), datetime.now(UTC)))
             except Exception as exc:
-                log.warning("expiry sweep failed: %s", exc or type(exc).__name__)
+                log.warning("expiry sweep failed: %s", describe(exc))
 
     async def _expire(self, rows: Sequence[WorkerMessageRow]) -> None:
         """Fail expired unsent messages, except those their sender is submitting right now.

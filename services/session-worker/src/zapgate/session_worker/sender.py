@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pydantic import TypeAdapter
 
 from zapgate.common.messages import AnyContent, MessageState, PacingConfig, SessionStatus
+from zapgate.common.outages import describe, log_failure
 from zapgate.session_worker.adapters.messages import MessageStore, Outgoing, Transition
 from zapgate.session_worker.domain.pacing import TokenBucket, typing_seconds
 from zapgate.session_worker.engines.base import Engine, NotConnected, SendError
@@ -139,10 +140,10 @@ class Sender:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             self._read_outbox = True
             # The database or the bus is down: the rows are still queued, try again shortly.
-            log.exception("outbox of %s/%s interrupted", self.tenant, self.session)
+            log_failure(log, "outbox of %s/%s interrupted", exc, self.tenant, self.session)
             await asyncio.sleep(RETRY_DELAY)
             self._task = None
             self.kick()
@@ -303,7 +304,7 @@ class AckWriter:
                 await self.report(batch)
                 await self.store.advance(Transition(ack.message_id, ack.status) for ack in batch)
             except Exception as exc:
-                log.warning("acks not recorded (%s); retrying", exc or type(exc).__name__)
+                log.warning("acks not recorded (%s); retrying", describe(exc))
                 self._queue[:0] = batch
                 self._wake.set()
                 await asyncio.sleep(RETRY_DELAY)

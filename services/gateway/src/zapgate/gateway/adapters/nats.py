@@ -9,13 +9,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.kv import KeyValue
 
 from zapgate.common import broker, subjects
 from zapgate.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+REVOCATION_TTL = 300.0  # at least the longest API key cache TTL the settings allow
 
 
 class NatsUnavailable(Exception):
@@ -39,6 +42,8 @@ class NatsLink:
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
+        self._revoked: KeyValue | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -54,7 +59,11 @@ class NatsLink:
             try:
                 nc = await broker.connect(self.settings, "gateway")
                 await broker.ensure_topology(nc.jetstream(), self.settings)
-                await nc.subscribe(subjects.API_KEY_REVOKED, cb=self._revoked)
+                revoked = await nc.jetstream().create_key_value(
+                    js_api.KeyValueConfig(bucket=subjects.REVOKED_KEYS_BUCKET, history=1, ttl=REVOCATION_TTL)
+                )
+                self._revoked = revoked
+                self._watch = asyncio.create_task(self._watch_revocations(revoked), name="revocations")
                 self._nc = nc
                 self._js = nc.jetstream()
                 if self._on_connected is not None:
@@ -66,8 +75,19 @@ class NatsLink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _revoked(self, msg: Msg) -> None:
-        self._on_key_revoked(msg.data.decode())
+    async def _watch_revocations(self, kv: KeyValue) -> None:
+        """Every revocation of the last ``REVOCATION_TTL`` seconds, then each new one, for ever."""
+        while True:
+            try:
+                watcher = await kv.watch("k.*")
+                async for entry in watcher:
+                    if entry is not None and entry.value and entry.key.startswith("k."):
+                        self._on_key_revoked(entry.key[2:])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("revocation watch interrupted (%s); watching again", type(exc).__name__)
+                await asyncio.sleep(0.5)
 
     @property
     def nc(self) -> NATS:
@@ -88,16 +108,19 @@ class NatsLink:
         await self.nc.flush(timeout=1)
 
     async def broadcast_revoked(self, key_hash: str, within: float) -> None:
-        """Tell every gateway replica to forget a revoked key, retrying for ``within`` seconds.
+        """Tell every gateway replica to forget a revoked key (and close its sockets), retrying for
+        ``within`` seconds.
 
-        Past that every replica's cache has let the key go by itself (the cache TTL), so the
-        broadcast only shortens the window; it never has to outlive it.
+        It is a KV entry that lives ``REVOCATION_TTL`` seconds, so a replica that reconnects in
+        that time hears of it too. Past ``within`` every replica's cache has let the key go by
+        itself (the cache TTL), and its sockets re-check their key as often.
         """
         deadline = time.monotonic() + within
         while True:
             try:
-                await self.nc.publish(subjects.API_KEY_REVOKED, key_hash.encode())
-                await self.nc.flush(timeout=1)
+                if self._revoked is None:
+                    raise NatsUnavailable("not connected yet")
+                await self._revoked.put(subjects.revoked_key(key_hash), b"1")
                 return
             except Exception as exc:
                 if time.monotonic() >= deadline:
@@ -107,10 +130,11 @@ class NatsLink:
 
     async def stop(self) -> None:
         """Stop connecting and drain the connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._nc is not None and not self._nc.is_closed:
             try:
                 # nats-py's drain can wait forever on a subscription whose fetch was cancelled.

@@ -20,6 +20,7 @@ from zapgate.common.messages import (
     SessionStatusChanged,
     event_adapter,
 )
+from zapgate.common.outages import log_failure
 from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 
@@ -86,15 +87,15 @@ class Projector:
                 await self.apply(event)
             except IntegrityError:
                 log.warning("event on %s refers to something deleted; not projected", msg.subject)
-            except Exception:
-                log.exception("event on %s not projected; will be redelivered", msg.subject)
+            except Exception as exc:
+                log_failure(log, "event on %s not projected; will be redelivered", exc, msg.subject)
                 await msg.nak(delay=1)
                 continue
             done.append(msg)
         try:
             await self.messages.apply_statuses(statuses)
-        except Exception:
-            log.exception("message statuses not projected; will be redelivered")
+        except Exception as exc:
+            log_failure(log, "message statuses not projected; will be redelivered", exc)
             for msg in done:
                 await msg.nak(delay=1)
             return

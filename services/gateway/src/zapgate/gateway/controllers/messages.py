@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
 from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from litestar import Controller, Response, get, post

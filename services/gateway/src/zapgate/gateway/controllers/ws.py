@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 SEND_BUFFER = 1000
 CLOSE_TOO_SLOW = 4008
+CLOSE_REVOKED = 4001
+RECHECK_EVERY = 30.0
 CLOSE_UNAVAILABLE = 1013
 CLOSE_WAIT = 30.0
 SEND_STALL = 30.0
@@ -88,8 +91,9 @@ class WebSocketController(Controller):
     @post("/tickets", guards=[tenant_only], status_code=201, responses=error_responses(401, 403, 503))
     async def ticket(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> WsTicket:
         """A ticket for browsers, which cannot set headers on a WebSocket (expires in 60 s, used once)."""
-        assert request.user.tenant_id is not None
-        return WsTicket(ticket=await gateway.tickets.issue(request.user.tenant_id), expires_in=60)
+        assert request.user.tenant_id is not None and request.user.key_hash is not None
+        ticket = await gateway.tickets.issue(request.user.tenant_id, request.user.key_hash)
+        return WsTicket(ticket=ticket, expires_in=60)
 
     @websocket("/", guards=[tenant_only])
     async def events(
@@ -149,8 +153,24 @@ class WebSocketController(Controller):
                 await sub.unsubscribe()
             raise
         receiver = asyncio.create_task(self._drain_client(socket))
+        key_hash = socket.user.key_hash
+        assert key_hash is not None
+        revoked = gateway.socket_opened(key_hash)
+        recheck = time.monotonic() + RECHECK_EVERY
         try:
             while not receiver.done():
+                if time.monotonic() > recheck:
+                    # A revocation whose broadcast never came still ends the socket: its key is
+                    # checked again as often as a cached key would be.
+                    recheck = time.monotonic() + RECHECK_EVERY
+                    with contextlib.suppress(Exception):
+                        if await gateway.resolve_key(key_hash) is None:
+                            revoked.set()
+                if revoked.is_set():
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(CLOSE_WAIT):
+                            await socket.close(CLOSE_REVOKED, "API key revoked")
+                    return
                 if overflow.is_set():
                     # The close frame waits behind what the client has not read; a client that
                     # reads nothing at all gets no close frame, only the end of the handler.
@@ -160,11 +180,19 @@ class WebSocketController(Controller):
                                 CLOSE_TOO_SLOW, "client too slow: buffer full; reconnect with since"
                             )
                     return
+                # The next frame, or a revocation, or a second passing: whichever comes first. A
+                # cancelled get leaves its item in the queue.
+                getting = asyncio.ensure_future(queue.get())
+                closing = asyncio.ensure_future(revoked.wait())
                 try:
-                    async with asyncio.timeout(1):
-                        items = [await queue.get()]
-                except TimeoutError:
+                    await asyncio.wait({getting, closing}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    closing.cancel()
+                    if not getting.done():
+                        getting.cancel()
+                if not getting.done() or getting.cancelled():
                     continue
+                items = [getting.result()]
                 while len(items) < SEND_BATCH and not queue.empty():
                     items.append(queue.get_nowait())
                 # Never cancel a send half-way (the frame would be lost); sends stalled this long
@@ -175,6 +203,7 @@ class WebSocketController(Controller):
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
+            gateway.socket_closed(key_hash, revoked)
             receiver.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

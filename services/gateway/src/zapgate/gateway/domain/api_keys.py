@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 KEY_PREFIX = "zg_"
-DISPLAY_CHARS = 10
+DISPLAY_CHARS = 7  # the prefix and 4 characters of the 32 random ones
+TENANT_KEY = re.compile(r"zg_[A-Za-z0-9_-]{32}")
 
 
 def generate_key() -> str:
@@ -33,3 +35,8 @@ def same_key(given: str, expected: str) -> bool:
 def looks_like_key(value: str) -> bool:
     """Cheap shape check before any lookup."""
     return 8 <= len(value) <= 200 and value.isascii() and value.isprintable()
+
+
+def is_tenant_key(value: str) -> bool:
+    """Exactly the shape ``generate_key`` makes: anything else is refused without a lookup."""
+    return TENANT_KEY.fullmatch(value) is not None

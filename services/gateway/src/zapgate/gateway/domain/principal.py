@@ -12,6 +12,7 @@ class Principal:
     is_admin: bool
     tenant_id: str | None = None
     key_id: str | None = None
+    key_hash: str | None = None  # the tenant key it came with (also through a ticket)
 
     def can_see_tenant(self, tenant_id: str) -> bool:
         """Admins see every tenant; a tenant sees only itself."""
