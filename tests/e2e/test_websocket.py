@@ -282,6 +282,37 @@ def test_a_revoked_key_closes_its_sockets_and_voids_its_tickets(system: System) 
         ws.recv(timeout=5)
 
 
+def test_sockets_per_key_are_capped(system: System) -> None:
+    # Broken on purpose (no cap, as before), the eleventh socket streams like the others.
+    http = tenant(system, "ws-cap")
+    headers = {"X-Api-Key": http.headers["X-Api-Key"]}
+    opened = [connect(ws_url(system), additional_headers=headers) for _ in range(10)]  # the default cap
+    try:
+        with connect(ws_url(system), additional_headers=headers) as extra:
+            with pytest.raises(ConnectionClosed) as closed:
+                extra.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert "too many WebSockets" in closed.value.rcvd.reason
+    finally:
+        for ws in opened:
+            ws.close()
+    # Closed ones make room again (once the gateway has seen them go: within a second or so).
+    http.post("/api/v1/sessions", json={"name": "room"})
+    got: list[dict] = []
+
+    def admitted() -> bool:
+        with connect(ws_url(system, "since=0&sessions=room"), additional_headers=headers) as again:
+            try:
+                got.append(json.loads(again.recv(timeout=2)))
+            except (ConnectionClosed, TimeoutError):
+                return False
+        return True
+
+    http.post("/api/v1/sessions/room/start")
+    wait_until(admitted, 15, "a socket to be admitted again", every=0.2)
+    assert got[0]["session"] == "room"
+
+
 def test_filters_by_session_and_type(system: System) -> None:
     http = tenant(system, "ws-filter")
     headers = {"X-Api-Key": http.headers["X-Api-Key"]}

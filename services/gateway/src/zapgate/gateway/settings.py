@@ -54,6 +54,12 @@ class Settings(CommonSettings):
         limit: int = getattr(self, f"media_max_{kind}")
         return limit
 
+    ws_buffer_bytes: int = Field(
+        4 * 1024 * 1024, ge=64 * 1024, description="Bytes of frames a WebSocket may have unsent before 4008"
+    )
+    ws_max_per_key: int = Field(10, ge=1, description="Open WebSockets per API key, per gateway process")
+    ws_max_per_tenant: int = Field(50, ge=1, description="Open WebSockets per tenant, per gateway process")
+
     auth_failure_limit: int = Field(
         20, ge=1, description="Failed authentications per client address in a window before 429"
     )

@@ -39,6 +39,7 @@ class GatewayState:
         self.auth_failures = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
         # Open WebSockets by the key they came with: a revocation closes them on every replica.
         self.sockets: dict[str, set[asyncio.Event]] = {}
+        self.tenant_sockets: dict[str, int] = {}
         self.nats = NatsLink(settings, on_key_revoked=self.key_revoked, on_connected=self._connected)
         self.sessions_repo = SessionRepository(self.sessions)
         self.command_keys = CommandKeys(self.sessions)
@@ -96,21 +97,39 @@ class GatewayState:
         for closing in self.sockets.get(key_hash, ()):
             closing.set()
 
-    def socket_opened(self, key_hash: str) -> asyncio.Event:
+    def sockets_full(self, tenant: str, key_hash: str) -> str | None:
+        """Why one more WebSocket of this key or tenant is refused on this replica, or None."""
+        if len(self.sockets.get(key_hash, ())) >= self.settings.ws_max_per_key:
+            return (
+                f"too many WebSockets for this API key (at most {self.settings.ws_max_per_key} per gateway)"
+            )
+        if self.tenant_sockets.get(tenant, 0) >= self.settings.ws_max_per_tenant:
+            return (
+                f"too many WebSockets for this tenant (at most {self.settings.ws_max_per_tenant} per gateway)"
+            )
+        return None
+
+    def socket_opened(self, tenant: str, key_hash: str) -> asyncio.Event:
         """Register a WebSocket of a key; the event is set when the key is revoked."""
         closing = asyncio.Event()
         if self.key_cache.revoked(key_hash):
             closing.set()
         self.sockets.setdefault(key_hash, set()).add(closing)
+        self.tenant_sockets[tenant] = self.tenant_sockets.get(tenant, 0) + 1
         return closing
 
-    def socket_closed(self, key_hash: str, closing: asyncio.Event) -> None:
+    def socket_closed(self, tenant: str, key_hash: str, closing: asyncio.Event) -> None:
         """Unregister a WebSocket."""
         open_ = self.sockets.get(key_hash)
         if open_ is not None:
             open_.discard(closing)
             if not open_:
                 del self.sockets[key_hash]
+        left = self.tenant_sockets.get(tenant, 1) - 1
+        if left > 0:
+            self.tenant_sockets[tenant] = left
+        else:
+            self.tenant_sockets.pop(tenant, None)
 
     async def revoke_key(self, tenant_id: str, key_id: str) -> bool:
         """Revoke a key everywhere; False if it did not exist."""

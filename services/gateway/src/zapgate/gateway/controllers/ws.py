@@ -25,9 +25,9 @@ from zapgate.gateway.state import GatewayDep
 
 log = logging.getLogger(__name__)
 
-SEND_BUFFER = 1000
 CLOSE_TOO_SLOW = 4008
 CLOSE_REVOKED = 4001
+CLOSE_POLICY = 1008
 RECHECK_EVERY = 30.0
 CLOSE_UNAVAILABLE = 1013
 CLOSE_WAIT = 30.0
@@ -109,7 +109,19 @@ class WebSocketController(Controller):
         assert tenant is not None
         wanted_sessions = {s for s in (sessions or "").split(",") if s}
         wanted_types = {t for t in (types or "").split(",") if t}
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SEND_BUFFER)
+        key_hash = socket.user.key_hash
+        assert key_hash is not None
+        refused = gateway.sockets_full(tenant, key_hash)
+        if refused is not None:
+            await socket.accept()
+            await socket.close(CLOSE_POLICY, refused)
+            return
+        # Frames wait serialized, counted in bytes: a frame of 65,536 emoji weighs ~260 KB, so a
+        # bound in frames bounds nothing. Past the bound the socket is closed (4008) and the
+        # client resumes with ``since``; a replay that outruns the client ends the same way.
+        limit = gateway.settings.ws_buffer_bytes
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        buffered = [0]
         overflow = asyncio.Event()
 
         async def on_event(msg: Msg) -> None:
@@ -120,10 +132,14 @@ class WebSocketController(Controller):
                 return
             if wanted_types and item["type"] not in wanted_types:
                 return
-            try:
-                queue.put_nowait(item)
-            except asyncio.QueueFull:
+            if overflow.is_set():
+                return
+            text = _dumps(item)
+            if buffered[0] + len(text) > limit:
                 overflow.set()
+                return
+            buffered[0] += len(text)
+            queue.put_nowait(text)
 
         try:
             policy = (
@@ -153,9 +169,7 @@ class WebSocketController(Controller):
                 await sub.unsubscribe()
             raise
         receiver = asyncio.create_task(self._drain_client(socket))
-        key_hash = socket.user.key_hash
-        assert key_hash is not None
-        revoked = gateway.socket_opened(key_hash)
+        revoked = gateway.socket_opened(tenant, key_hash)
         recheck = time.monotonic() + RECHECK_EVERY
         try:
             while not receiver.done():
@@ -198,12 +212,13 @@ class WebSocketController(Controller):
                 # Never cancel a send half-way (the frame would be lost); sends stalled this long
                 # end the socket instead, and the client resumes with since.
                 async with asyncio.timeout(SEND_STALL):
-                    for item in items:
-                        await socket.send_json(item, serializer=_dumps)
+                    for text in items:
+                        await socket.send_text(text)
+                        buffered[0] -= len(text)
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
-            gateway.socket_closed(key_hash, revoked)
+            gateway.socket_closed(tenant, key_hash, revoked)
             receiver.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
