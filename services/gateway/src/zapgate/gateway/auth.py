@@ -89,7 +89,9 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         state: GatewayState = connection.app.state.gateway
         client = connection.client.host if connection.client else "unknown"
         wait = state.auth_failures.retry_after(client, time.monotonic())
-        if wait is not None:
+        if wait is not None and not _known_without_io(state, connection):
+            # Refused without a lookup. A key this gateway verified lately still passes, so
+            # that clients behind one address (a proxy) are not all locked out by one of them.
             raise ApiError(
                 429, "rate_limited", "too many failed authentications from this address; retry later",
                 headers={"Retry-After": str(max(1, int(wait + 0.999)))},
@@ -138,6 +140,17 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             user=Principal(is_admin=False, tenant_id=owner.tenant_id, key_id=owner.key_id, key_hash=key_hash),
             auth=None,
         )
+
+
+def _known_without_io(state: GatewayState, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the request carries the admin key or a key in the cache (checked with no I/O)."""
+    key = presented_key(connection)
+    if key is None or not looks_like_key(key):
+        return False
+    admin_key = state.settings.admin_key
+    if admin_key is not None and same_key(key, admin_key.get_secret_value()):
+        return True
+    return is_tenant_key(key) and state.key_cache.get(hash_key(key)) is not None
 
 
 async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -49,21 +49,26 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries documenting the error shape for the given statuses.
 
     503 is always among them: every route reads the database (authentication does), so any
-    of them can find a dependency away.
+    of them can find a dependency away; 429 with 401, as failed authentication is limited.
     """
     from zapgate.gateway.schemas import ErrorBody
 
+    documented = {*statuses, 503}
+    if 401 in documented:
+        documented.add(429)  # too many failed authentications from the client's address
     return {
         status: ResponseSpec(
             data_container=ErrorBody,
-            description=(
-                "a dependency (database or message bus) is unavailable; retry after Retry-After"
-                if status == 503
-                else CODES.get(status, "error").replace("_", " ")
-            ),
+            description=DESCRIPTIONS.get(status, CODES.get(status, "error").replace("_", " ")),
         )
-        for status in sorted({*statuses, 503})
+        for status in sorted(documented)
     }
+
+
+DESCRIPTIONS = {
+    503: "a dependency (database or message bus) is unavailable; retry after Retry-After",
+    429: "too many failed authentications from this address, or a limit reached; retry after Retry-After",
+}
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
