@@ -51,3 +51,8 @@ def test_simulated_contacts_ack_in_order_and_voice_is_played() -> None:
     assert [MessageState(s).rank for s, _ in voice] == sorted(MessageState(s).rank for s, _ in voice)
     assert voice[0][1] == pytest.approx(0.04)  # the speed factor divides the delays
     assert on_whatsapp("5511987654321@c.us") and not on_whatsapp("5511987650000@c.us")
+
+
+@pytest.mark.parametrize("given", ["5511987654321\n", "5511987654321@c.us\n", " +5511987654321 "])
+def test_surrounding_whitespace_is_dropped_and_never_reaches_the_chat_id(given: str) -> None:
+    assert chat_id(given) == "5511987654321@c.us"

@@ -52,3 +52,13 @@ def test_bad_event_types_are_refused(bad: str) -> None:
 
 def test_worker_key_is_kv_safe() -> None:
     assert subjects.worker_key("host-1.example:1234") == "w.host-1_example_1234"
+
+
+@pytest.mark.parametrize("bad", ["main\n", "T1\n", "session.status\n"])
+def test_a_trailing_newline_is_never_a_token(bad: str) -> None:
+    # Broken on purpose (re.match with $, as before), "main\n" passes and reaches a subject.
+    with pytest.raises(ValueError):
+        if bad.startswith("session"):
+            subjects.event("T1", "main", bad)
+        else:
+            subjects.command(0, "T1", bad, "start")

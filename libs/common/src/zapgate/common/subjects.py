@@ -63,7 +63,7 @@ def partition_consumer(partition: int) -> str:
 
 def event(tenant: str, session: str, event_type: str) -> str:
     """Subject of an event of one session."""
-    if not _TYPE.match(event_type):
+    if not _TYPE.fullmatch(event_type):
         raise ValueError(f"event type {event_type!r} is not valid")
     return f"zg.evt.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{event_type}"
 

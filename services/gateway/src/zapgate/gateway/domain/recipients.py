@@ -26,13 +26,13 @@ def chat_id(to: str) -> str:
     """
     value = to.strip()
     if "@" in value:
-        if not _CHAT.match(value):
+        if not _CHAT.fullmatch(value):
             raise BadRecipient(
                 f"{to!r} is not a chat id: expected <digits>@c.us, <digits>@s.whatsapp.net or <digits>-<digits>@g.us"
             )
         number, server = value.split("@", 1)
         return f"{number}@c.us" if server == "s.whatsapp.net" else value
-    if not _PHONE.match(value):
+    if not _PHONE.fullmatch(value):
         raise BadRecipient(f"{to!r} is not a phone number: digits only, country code first, optional +")
     digits = value.lstrip("+")
     try:
