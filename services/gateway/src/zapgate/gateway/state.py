@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from litestar.datastructures import State
@@ -40,6 +40,7 @@ class GatewayState:
         # Open WebSockets by the key they came with: a revocation closes them on every replica.
         self.sockets: dict[str, set[asyncio.Event]] = {}
         self.tenant_sockets: dict[str, int] = {}
+        self._wakers: dict[asyncio.Event, Callable[[], None]] = {}
         self.nats = NatsLink(settings, on_key_revoked=self.key_revoked, on_connected=self._connected)
         self.sessions_repo = SessionRepository(self.sessions)
         self.command_keys = CommandKeys(self.sessions)
@@ -96,6 +97,9 @@ class GatewayState:
         self.key_cache.evict(key_hash)
         for closing in self.sockets.get(key_hash, ()):
             closing.set()
+            wake = self._wakers.get(closing)
+            if wake is not None:
+                wake()
 
     def sockets_full(self, tenant: str, key_hash: str) -> str | None:
         """Why one more WebSocket of this key or tenant is refused on this replica, or None."""
@@ -109,17 +113,20 @@ class GatewayState:
             )
         return None
 
-    def socket_opened(self, tenant: str, key_hash: str) -> asyncio.Event:
-        """Register a WebSocket of a key; the event is set when the key is revoked."""
+    def socket_opened(self, tenant: str, key_hash: str, wake: Callable[[], None]) -> asyncio.Event:
+        """Register a WebSocket of a key; the event is set (and ``wake`` called) when the key is
+        revoked."""
         closing = asyncio.Event()
         if self.key_cache.revoked(key_hash):
             closing.set()
         self.sockets.setdefault(key_hash, set()).add(closing)
+        self._wakers[closing] = wake
         self.tenant_sockets[tenant] = self.tenant_sockets.get(tenant, 0) + 1
         return closing
 
     def socket_closed(self, tenant: str, key_hash: str, closing: asyncio.Event) -> None:
         """Unregister a WebSocket."""
+        self._wakers.pop(closing, None)
         open_ = self.sockets.get(key_hash)
         if open_ is not None:
             open_.discard(closing)

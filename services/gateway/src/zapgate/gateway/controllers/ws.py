@@ -169,7 +169,7 @@ class WebSocketController(Controller):
                 await sub.unsubscribe()
             raise
         receiver = asyncio.create_task(self._drain_client(socket))
-        revoked = gateway.socket_opened(tenant, key_hash)
+        revoked = gateway.socket_opened(tenant, key_hash, wake=lambda: queue.put_nowait(""))
         recheck = time.monotonic() + RECHECK_EVERY
         try:
             while not receiver.done():
@@ -194,21 +194,18 @@ class WebSocketController(Controller):
                                 CLOSE_TOO_SLOW, "client too slow: buffer full; reconnect with since"
                             )
                     return
-                # The next frame, or a revocation, or a second passing: whichever comes first. A
-                # cancelled get leaves its item in the queue.
-                getting = asyncio.ensure_future(queue.get())
-                closing = asyncio.ensure_future(revoked.wait())
+                # The next frame, or a revocation (it wakes the queue with an empty frame), or
+                # a second passing: whichever comes first.
                 try:
-                    await asyncio.wait({getting, closing}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    closing.cancel()
-                    if not getting.done():
-                        getting.cancel()
-                if not getting.done() or getting.cancelled():
+                    async with asyncio.timeout(1):
+                        items = [await queue.get()]
+                except TimeoutError:
                     continue
-                items = [getting.result()]
                 while len(items) < SEND_BATCH and not queue.empty():
                     items.append(queue.get_nowait())
+                items = [text for text in items if text]
+                if not items:
+                    continue
                 # Never cancel a send half-way (the frame would be lost); sends stalled this long
                 # end the socket instead, and the client resumes with since.
                 async with asyncio.timeout(SEND_STALL):
