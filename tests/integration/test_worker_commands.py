@@ -26,6 +26,14 @@ from zapgate.session_worker.app import create_app
 from zapgate.session_worker.settings import Settings
 
 
+def worker_settings(nats_url: str, database_url: str, partitions: int, sim_speed: float = 50) -> Settings:
+    """A worker's settings for these tests: lease TTL 3 s, the simulator sped up."""
+    return Settings(
+        nats_url=nats_url, database_url=database_url, partitions=partitions, lease_ttl=3,
+        secret_key=WORKER_SECRET, sim_speed=sim_speed,
+    )  # fmt: skip
+
+
 async def eventually(check, within: float, what: str):
     deadline = time.monotonic() + within
     while True:
@@ -49,14 +57,7 @@ async def messages(js, stream: str, subject: str) -> list:
 async def test_bad_commands_are_rejected_to_the_dlq_and_good_ones_still_run(
     clean_nats: str, database_url: str
 ) -> None:
-    settings = Settings(
-        nats_url=clean_nats,
-        database_url=database_url,
-        partitions=2,
-        lease_ttl=3,
-        secret_key=WORKER_SECRET,
-        sim_speed=50,
-    )
+    settings = worker_settings(clean_nats, database_url, partitions=2)
     worker = create_app(settings)
     await worker.start()
     nc = await nats.connect(clean_nats)
@@ -110,10 +111,7 @@ async def _stored(js, subject: str, stream: str) -> list:
 async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent_again(
     clean_nats: str, database_url: str
 ) -> None:
-    settings = Settings(
-        nats_url=clean_nats, database_url=database_url, partitions=2, lease_ttl=3, secret_key=WORKER_SECRET,
-        sim_speed=50,
-    )  # fmt: skip
+    settings = worker_settings(clean_nats, database_url, partitions=2)
     worker = create_app(settings)
     await worker.start()
     nc = await nats.connect(clean_nats)
@@ -180,10 +178,7 @@ async def test_a_message_that_expires_while_its_sender_submits_it_ends_in_the_st
 ) -> None:
     # Broken on purpose (the sweeper free to fail a row its sender holds, as before), the row is
     # failed as expired while the contact gets the message: the last assertions fail.
-    settings = Settings(
-        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key=WORKER_SECRET,
-        sim_speed=1,
-    )  # fmt: skip
+    settings = worker_settings(clean_nats, database_url, partitions=1, sim_speed=1)
     worker = create_app(settings)
     await worker.start()
     nc = await nats.connect(clean_nats)
@@ -232,10 +227,7 @@ async def test_a_message_that_expires_while_its_sender_submits_it_ends_in_the_st
 async def test_an_account_connected_twice_is_kicked_and_counted(clean_nats: str, database_url: str) -> None:
     # The proof behind every "no account connected twice" check: it must be able to see one.
     # Broken on purpose (no replacement of the older connection), the counter stays at 0.
-    settings = Settings(
-        nats_url=clean_nats, database_url=database_url, partitions=1, lease_ttl=3, secret_key=WORKER_SECRET,
-        sim_speed=50,
-    )  # fmt: skip
+    settings = worker_settings(clean_nats, database_url, partitions=1)
     first, second = create_app(settings), create_app(settings)
     await first.start()
     nc = await nats.connect(clean_nats)
