@@ -99,9 +99,17 @@ async def test_two_claims_of_one_expired_lease_at_once_make_one_owner(js_ttl2) -
     first = await stores[0].claim(4)
     assert first is not None
     await eventually_async(lambda: _gone(stores[1], 4), 10, "the lease to expire")
-    won = await asyncio.gather(*(store.claim(4) for store in stores[1:]))
-    winners = [n for n, epoch in enumerate(won, start=1) if epoch is not None]
-    assert len(winners) == 1, won
+    # Right at the expiry a round can leave nobody holding it (the server is still placing its
+    # marker): the manager claims again on its next round, as here. Never two owners.
+    winners: list[int] = []
+    for _ in range(50):
+        won = await asyncio.gather(*(store.claim(4) for store in stores[1:]))
+        winners = [n for n, epoch in enumerate(won, start=1) if epoch is not None]
+        assert len(winners) <= 1, won
+        if winners:
+            break
+        await asyncio.sleep(0.1)
+    assert len(winners) == 1, "nobody could claim the expired lease"
     assert (await stores[0].holders())[4].worker == f"w{winners[0]}:{winners[0]}"
     assert all(epoch > first for epoch in won if epoch is not None)
 
