@@ -605,7 +605,7 @@ class SessionHost:
 
         Each event's dedup id is its message and status, so a repeat is dropped by the stream.
         """
-        await self._publish_all([(e, f"msg:{e.message_id}:{e.status.value}") for e in events])
+        await self._publish_all([(e, status_dedup(e)) for e in events])
 
     async def publish(self, event: Event) -> None:
         """Publish an event durably (dedup by event id); kept in the spool while NATS is away.
@@ -779,7 +779,7 @@ class SessionHost:
             await self.report_statuses(events)
         except Exception:
             await self._keep(
-                [Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), f"msg:{e.message_id}:failed")
+                [Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), status_dedup(e))
                  for e in events]
             )  # fmt: skip
 
@@ -804,6 +804,11 @@ class SessionHost:
             await self.lost(partition, self.held[partition].epoch, "close")
         if self._winding:
             await asyncio.wait(self._winding, timeout=WIND_DOWN_TIMEOUT)
+
+
+def status_dedup(event: MessageStatusChanged) -> str:
+    """The dedup id of a ``message.status`` event: its message and status, so a repeat is dropped."""
+    return f"msg:{event.message_id}:{event.status.value}"
 
 
 def retry_delay(delivered: int) -> float:
