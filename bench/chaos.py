@@ -155,6 +155,28 @@ class Client:
         self._task.cancel()
 
 
+async def all_deliveries(http: httpx.AsyncClient, key: str, name: str) -> list[dict[str, Any]]:
+    """Every delivery of a session, page by page, merged by WhatsApp id (counts summed)."""
+    merged: dict[str, dict[str, Any]] = {}
+    after = 0
+    while True:
+        response = await http.get(
+            f"/api/v1/sessions/{name}/simulator/deliveries",
+            params={"after": after, "limit": 1000},
+            headers={"X-Api-Key": key},
+        )
+        response.raise_for_status()
+        body = response.json()
+        for item in body["items"]:
+            if item["wa_id"] in merged:
+                merged[item["wa_id"]]["count"] += item["count"]
+            else:
+                merged[item["wa_id"]] = item
+        if body["next"] is None:
+            return list(merged.values())
+        after = body["next"]
+
+
 async def send_all(
     stack: Stack, key: str, names: list[str], count: int, tag: str, span: float, retries: Counter[str],
     server_errors: list[str],
@@ -371,10 +393,7 @@ async def chaos(
                 delivered: list[dict[str, Any]] = []
                 for key in keys:
                     for name in names:
-                        response = await http.get(
-                            f"/api/v1/sessions/{name}/simulator/deliveries", headers={"X-Api-Key": key}
-                        )
-                        delivered += response.json()
+                        delivered += await all_deliveries(http, key, name)
                 if len(delivered) >= figures["messages_accepted"] or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(1)

@@ -14,10 +14,13 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
-from helpers import ServerProcess, start_nats, start_postgres, unique_name, with_database
+from helpers import SMALL_STORES, ServerProcess, start_nats, start_postgres, unique_name, with_database
 
 from zapgate.gateway.db import migrate as migrate_gateway
 from zapgate.session_worker.db import migrate as migrate_worker
+
+for _name, _value in SMALL_STORES.items():
+    os.environ.setdefault(_name, _value)
 
 TEMPLATE_DB = "zg_template"
 # Every service's migrations, applied once to a template that each test's database copies.

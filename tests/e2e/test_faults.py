@@ -11,6 +11,7 @@ import httpx
 import pytest
 from helpers import (
     System,
+    deliveries,
     last_seq,
     pair,
     start_nats,
@@ -85,10 +86,10 @@ def test_a_postgres_outage_is_503_with_retry_after_and_nothing_accepted_is_lost(
         wait_until(lambda: http.get("/ready").status_code == 200, 30, "/ready to recover")
 
         def delivered() -> list[str]:
-            return sorted(d["text"] for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
+            return sorted(d["text"] for d in deliveries(http, "main"))
 
         wait_until(lambda: delivered() == sorted([BEFORE, DURING]), 30, "both messages delivered, once each")
-        assert all(d["count"] == 1 for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
+        assert all(d["count"] == 1 for d in deliveries(http, "main"))
         # No message body reached the logs of the outage: errors are logged by class and SQLSTATE,
         # and the engines hide statement parameters. Broken on purpose (an error's text logged,
         # as before), the batched insert's values show here.
@@ -117,8 +118,7 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
         ).status_code == 202
 
         def delivered() -> list[str]:
-            response = http.get("/api/v1/sessions/main/simulator/deliveries")
-            return sorted(d["text"] for d in response.json()) if response.status_code == 200 else []
+            return sorted(d["text"] for d in deliveries(http, "main", outage_ok=True))
 
         wait_until(lambda: delivered() == ["before"], 30, "the first message to be delivered")
         tenant_id = http.get("/api/v1/me").json()["id"]
@@ -157,7 +157,7 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
         )
         assert back["previous"] == "RECONNECTING" and back["phone"] == "5511911119004"
         wait_until(lambda: delivered() == ["before", "during"], 30, "both messages delivered")
-        assert all(d["count"] == 1 for d in http.get("/api/v1/sessions/main/simulator/deliveries").json())
+        assert all(d["count"] == 1 for d in deliveries(http, "main"))
         # The session resumed with its stored credentials: no new QR was needed.
         assert http.get("/api/v1/sessions/main/qr").status_code == 409
     finally:

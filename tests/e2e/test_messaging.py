@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from helpers import System, pair, simnet_stat, start_system, tenant, wait_status, wait_until
+from helpers import System, deliveries, pair, simnet_stat, start_system, tenant, wait_status, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -119,12 +119,6 @@ def send(http: httpx.Client, name: str, body: dict[str, Any], key: str | None = 
 
 def message(http: httpx.Client, message_id: str) -> dict[str, Any]:
     response = http.get(f"/api/v1/messages/{message_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def deliveries(http: httpx.Client, name: str) -> list[dict[str, Any]]:
-    response = http.get(f"/api/v1/sessions/{name}/simulator/deliveries")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -249,6 +243,14 @@ def test_messages_wait_while_disconnected_and_expire(system: System) -> None:
     for message_id in ids:
         wait_message(http, message_id, {"read"})
     assert [d["text"] for d in deliveries(http, "offline")] == ["m0", "m1", "m2"]
+    # A page at a time: the gateway reads at most `limit` deliveries of the session per call.
+    path = "/api/v1/sessions/offline/simulator/deliveries"
+    first = http.get(path, params={"limit": 2}).json()
+    assert [d["text"] for d in first["items"]] == ["m0", "m1"] and first["next"] is not None
+    rest = http.get(path, params={"limit": 2, "after": first["next"]}).json()
+    assert [d["text"] for d in rest["items"]] == ["m2"] and rest["next"] is None
+    assert first["items"][0]["seq"] < first["items"][1]["seq"] <= first["next"] < rest["items"][0]["seq"]
+    assert http.get(path, params={"limit": 10_001}).status_code == 422
 
 
 def test_kill_9_mid_burst_of_1000_delivers_each_exactly_once(system: System) -> None:

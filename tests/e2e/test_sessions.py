@@ -18,6 +18,7 @@ import pytest
 import zxingcpp
 from helpers import (
     System,
+    deliveries,
     last_seq,
     pair,
     replaced_connections,
@@ -268,14 +269,13 @@ def test_a_frozen_worker_that_resumes_after_a_peer_took_over_does_nothing_as_the
     # The resumed worker finds its deadline passed and fences; it takes partitions back only by
     # new claims. Whatever it does, the account stays connected once and the message goes once.
     wait_until(
-        lambda: any(d["text"] == "once" for d in http.get("/api/v1/sessions/main/simulator/deliveries").json()),
+        lambda: any(d["text"] == "once" for d in deliveries(http, "main")),
         20, "the message to be delivered",
     )  # fmt: skip
     # Twice the lease TTL, a bound from the settings: the time a resumed worker has to act wrongly.
     time.sleep(2 * TTL)
     assert asyncio.run(replaced_connections(clean_nats)) == replaced
-    deliveries = http.get("/api/v1/sessions/main/simulator/deliveries").json()
-    assert [(d["text"], d["count"]) for d in deliveries] == [("once", 1)]
+    assert [(d["text"], d["count"]) for d in deliveries(http, "main")] == [("once", 1)]
     statuses = asyncio.run(stored_events(clean_nats, f"zg.evt.{me}.main.session.status"))
     assert statuses[-1]["status"] == "CONNECTED" and moved["epoch"] <= statuses[-1]["epoch"]
 

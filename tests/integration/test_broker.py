@@ -1,6 +1,7 @@
 """The NATS topology of the design, against a real nats-server."""
 
 import nats
+import pytest
 from nats.js import api
 
 from zapgate.common import broker, subjects
@@ -60,5 +61,44 @@ async def test_commands_are_deduplicated_by_message_id(clean_nats: str) -> None:
         assert not first.duplicate
         assert again.duplicate
         assert (await js.stream_info(subjects.COMMANDS_STREAM)).state.messages == 1
+    finally:
+        await nc.close()
+
+
+async def test_every_shared_store_is_bounded_and_follows_new_limits(clean_nats: str) -> None:
+    # Before, ZG_EVENTS and zg_media had no size limit: one tenant could fill the disk of all.
+    nc = await nats.connect(clean_nats)
+    try:
+        js = nc.jetstream()
+        settings = CommonSettings(
+            nats_url=clean_nats, events_max_bytes=64 << 20, commands_max_bytes=16 << 20, dlq_max_bytes=8 << 20,
+            media_store_max_bytes=32 << 20, media_max_age=3600, events_max_age=7200,
+        )  # fmt: skip
+        await broker.ensure_topology(js, settings)
+        events = (await js.stream_info(subjects.EVENTS_STREAM)).config
+        assert (events.max_bytes, events.max_age, events.discard) == (64 << 20, 7200, api.DiscardPolicy.OLD)
+        commands = (await js.stream_info(subjects.COMMANDS_STREAM)).config
+        # A full command queue refuses new commands (the publisher answers 503) and drops none.
+        assert (commands.max_bytes, commands.discard) == (16 << 20, api.DiscardPolicy.NEW)
+        assert (await js.stream_info(subjects.DLQ_STREAM)).config.max_bytes == 8 << 20
+        media = (await js.stream_info("OBJ_zg_media")).config
+        assert (media.max_bytes, media.max_age) == (32 << 20, 3600)
+        # New limits are applied in place, the stored media kept.
+        store = await js.object_store(subjects.MEDIA_BUCKET)
+        await store.put("T1/kept", b"bytes")
+        await broker.ensure_topology(js, settings.model_copy(update={"media_store_max_bytes": 48 << 20}))
+        assert (await js.stream_info("OBJ_zg_media")).config.max_bytes == 48 << 20
+        assert (await store.get("T1/kept")).data == b"bytes"
+    finally:
+        await nc.close()
+
+
+async def test_limits_the_disk_cannot_hold_are_refused_with_the_settings_to_change(clean_nats: str) -> None:
+    nc = await nats.connect(clean_nats)
+    try:
+        with pytest.raises(broker.StorageTooSmall, match="ZAPGATE_EVENTS_MAX_BYTES"):
+            await broker.ensure_topology(
+                nc.jetstream(), CommonSettings(nats_url=clean_nats, events_max_bytes=1 << 60)
+            )
     finally:
         await nc.close()

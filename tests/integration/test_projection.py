@@ -13,14 +13,15 @@ from zapgate.common.messages import (
 from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.repository import TenantRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
+from zapgate.gateway.domain.quotas import Quotas
 
 
 async def test_an_older_epoch_never_overwrites_a_newer_one(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         sessions = make_sessionmaker(engine)
-        tenant, _ = await TenantRepository(sessions).create_tenant("fencing")
-        repo = SessionRepository(sessions)
+        tenant, _ = await TenantRepository(sessions, Quotas()).create_tenant("fencing")
+        repo = SessionRepository(sessions, Quotas())
         await repo.create(tenant.id, "main", "simulator", {}, 3)
         t0 = datetime.now(UTC)
 
@@ -58,9 +59,9 @@ async def test_message_status_only_moves_forward_whatever_the_order(database_url
     engine = make_engine(database_url)
     try:
         sessions = make_sessionmaker(engine)
-        tenant, _ = await TenantRepository(sessions).create_tenant("acks")
+        tenant, _ = await TenantRepository(sessions, Quotas()).create_tenant("acks")
         messages = MessageRepository(sessions, engine)
-        await SessionRepository(sessions).create(tenant.id, "main", "simulator", {}, 0)
+        await SessionRepository(sessions, Quotas()).create(tenant.id, "main", "simulator", {}, 0)
         first = {"id": "01JMSG0000000000000000000A", "tenant_id": tenant.id, "session": "main",
                  "chat": "5511987654321@c.us", "type": "text", "content": {"type": "text", "text": "hi"},
                  "idempotency_key": "k", "expires_at": None}  # fmt: skip

@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from zapgate.common import subjects
 from zapgate.common.settings import CommonSettings
@@ -20,7 +20,6 @@ from zapgate.common.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 DUPLICATE_WINDOW = 120.0
-EVENTS_MAX_AGE = 7 * 24 * 3600.0
 DLQ_MAX_AGE = 30 * 24 * 3600.0
 COMMANDS_MAX_AGE = 7 * 24 * 3600.0
 MAX_COMMAND_SIZE = 1024 * 1024
@@ -58,8 +57,13 @@ async def connect(settings: CommonSettings, name: str, **callbacks: Any) -> NATS
     )
 
 
-def stream_configs() -> list[js_api.StreamConfig]:
-    """The streams of the design: commands (work queue), events (limits), dead letters."""
+def stream_configs(settings: CommonSettings) -> list[js_api.StreamConfig]:
+    """The streams of the design: commands (work queue), events (limits), dead letters.
+
+    Each is bounded in bytes and age. Commands refuse new messages when full (the publisher
+    gets an error and answers 503), so nothing accepted is dropped; events and dead letters
+    lose their oldest first.
+    """
     return [
         js_api.StreamConfig(
             name=subjects.COMMANDS_STREAM,
@@ -69,6 +73,8 @@ def stream_configs() -> list[js_api.StreamConfig]:
             duplicate_window=DUPLICATE_WINDOW,
             max_age=COMMANDS_MAX_AGE,
             max_msg_size=MAX_COMMAND_SIZE,
+            max_bytes=settings.commands_max_bytes,
+            discard=js_api.DiscardPolicy.NEW,
         ),
         js_api.StreamConfig(
             name=subjects.EVENTS_STREAM,
@@ -76,7 +82,9 @@ def stream_configs() -> list[js_api.StreamConfig]:
             retention=js_api.RetentionPolicy.LIMITS,
             storage=js_api.StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW,
-            max_age=EVENTS_MAX_AGE,
+            max_age=settings.events_max_age,
+            max_bytes=settings.events_max_bytes,
+            discard=js_api.DiscardPolicy.OLD,
         ),
         js_api.StreamConfig(
             name=subjects.DLQ_STREAM,
@@ -84,6 +92,8 @@ def stream_configs() -> list[js_api.StreamConfig]:
             retention=js_api.RetentionPolicy.LIMITS,
             storage=js_api.StorageType.FILE,
             max_age=DLQ_MAX_AGE,
+            max_bytes=settings.dlq_max_bytes,
+            discard=js_api.DiscardPolicy.OLD,
         ),
     ]
 
@@ -125,16 +135,56 @@ async def _ensure_kv(js: JetStreamContext, bucket: str, ttl: float) -> None:
     log.info("updated bucket %s to ttl=%ss", bucket, ttl)
 
 
+INSUFFICIENT_STORAGE = 10047
+
+
+class StorageTooSmall(RuntimeError):
+    """nats-server cannot reserve the stores' max_bytes on its disk."""
+
+
 async def ensure_topology(js: JetStreamContext, settings: CommonSettings) -> None:
     """Create or update every stream, KV bucket and object store; safe to call from every replica."""
-    for config in stream_configs():
+    try:
+        await _ensure_all(js, settings)
+    except APIError as exc:
+        if exc.err_code != INSUFFICIENT_STORAGE:
+            raise
+        raise StorageTooSmall(
+            "nats-server cannot reserve the JetStream limits on its disk (it allows 75 % of the free "
+            "space): lower ZAPGATE_EVENTS_MAX_BYTES, ZAPGATE_MEDIA_STORE_MAX_BYTES, "
+            "ZAPGATE_COMMANDS_MAX_BYTES or ZAPGATE_DLQ_MAX_BYTES, or give the server more disk"
+        ) from exc
+
+
+async def _ensure_all(js: JetStreamContext, settings: CommonSettings) -> None:
+    for config in stream_configs(settings):
         await _ensure_stream(js, config)
     await _ensure_kv(js, subjects.LEASES_BUCKET, settings.lease_ttl)
     await _ensure_kv(js, subjects.WORKERS_BUCKET, settings.lease_ttl)
-    await js.create_object_store(
-        subjects.MEDIA_BUCKET,
-        config=js_api.ObjectStoreConfig(storage=js_api.StorageType.FILE),
+    await _ensure_object_store(js, settings)
+
+
+async def _ensure_object_store(js: JetStreamContext, settings: CommonSettings) -> None:
+    """``zg_media``, bounded in bytes and age; an existing store takes changed limits in place."""
+    try:
+        await js.create_object_store(
+            subjects.MEDIA_BUCKET,
+            config=js_api.ObjectStoreConfig(
+                storage=js_api.StorageType.FILE,
+                max_bytes=settings.media_store_max_bytes,
+                ttl=settings.media_max_age,
+            ),
+        )
+        return
+    except BadRequestError:
+        pass  # exists with other limits
+    info = await js.stream_info(f"OBJ_{subjects.MEDIA_BUCKET}")
+    wanted = dataclasses.replace(
+        info.config, max_bytes=settings.media_store_max_bytes, max_age=settings.media_max_age
     )
+    if wanted != info.config:
+        await js.update_stream(wanted)
+        log.info("updated object store %s limits", subjects.MEDIA_BUCKET)
 
 
 async def fetch_ready(sub: JetStreamContext.PullSubscription, max_batch: int, wait: float = 1.0) -> list[Msg]:

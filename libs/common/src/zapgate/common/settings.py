@@ -40,6 +40,23 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     nats_connect_timeout: float = Field(5.0, gt=0)
 
+    # Bounds of the shared JetStream stores, so one tenant cannot fill the disk of all. nats-server
+    # reserves each max_bytes on its disk at creation, so their sum must fit in 75 % of it.
+    events_max_bytes: int = Field(
+        2 << 30, ge=1 << 20, description="ZG_EVENTS size; past it the oldest events go (replay window)"
+    )
+    events_max_age: float = Field(7 * 86400.0, gt=0, description="Seconds events are kept for replay")
+    commands_max_bytes: int = Field(
+        512 << 20, ge=1 << 20, description="ZG_COMMANDS size; past it new commands are refused (503)"
+    )
+    dlq_max_bytes: int = Field(128 << 20, ge=1 << 20, description="ZG_DLQ size; past it the oldest go")
+    media_store_max_bytes: int = Field(
+        2 << 30, ge=1 << 20, description="zg_media size, every tenant together; past it uploads get 507"
+    )
+    media_max_age: float = Field(
+        30 * 86400.0, gt=0, description="Seconds media is kept in zg_media (and counts in a tenant's quota)"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_driver(cls, value: str) -> str:

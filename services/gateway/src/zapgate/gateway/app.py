@@ -19,7 +19,8 @@ from zapgate.gateway.controllers.messages import MessageController
 from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
 from zapgate.gateway.controllers.ws import WebSocketController
-from zapgate.gateway.errors import http_error, internal_error
+from zapgate.gateway.domain.quotas import QuotaExceeded
+from zapgate.gateway.errors import http_error, internal_error, quota_error
 from zapgate.gateway.settings import Settings
 from zapgate.gateway.state import GatewayState, provide_gateway
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
         state=State({"gateway": gateway}),
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers={HTTPException: http_error, QuotaExceeded: quota_error, Exception: internal_error},
         request_max_body_size=settings.max_body_size,
         openapi_config=OpenAPIConfig(
             title="zapgate",

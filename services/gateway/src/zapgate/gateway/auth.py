@@ -100,7 +100,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             return await self._authenticate(state, connection)
         except ApiError as exc:
             if exc.status_code == 401:
-                state.auth_failures.failed(client, time.monotonic())
+                state.auth_failures.hit(client, time.monotonic())
             raise
 
     @staticmethod

@@ -11,6 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 
 from zapgate.common.outages import dependency_away, describe
+from zapgate.gateway.domain.quotas import QuotaExceeded
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 DESCRIPTIONS = {
+    403: "the key may not do this, or a tenant quota is reached (`quota_exceeded`: details name it)",
     503: "a dependency (database or message bus) is unavailable; retry after Retry-After",
     429: "too many failed authentications from this address, or a limit reached; retry after Retry-After",
 }
@@ -126,6 +128,12 @@ DEPENDENCY_MESSAGES = {
 def unavailable(message: str) -> ApiError:
     """503 with Retry-After: a dependency is away, a retry will work."""
     return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
+
+
+def quota_error(request: Request[Any, Any, Any], exc: QuotaExceeded) -> Response[Any]:
+    """A tenant quota reached: 403 ``quota_exceeded`` naming the quota, its limit and the use."""
+    message = f"the tenant's {exc.quota} quota is reached ({exc.used} of {exc.limit})"
+    return Response(error_body("quota_exceeded", message, exc.details()), status_code=403)
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -83,6 +83,48 @@ class ApiKey(Response):
     created_at: datetime
 
 
+QuotaValue = Annotated[int | None, Field(ge=0)]
+
+
+class QuotaLimits(Response):
+    """A tenant's quotas; ``null`` is unlimited."""
+
+    sessions: int | None = Field(description="Sessions the tenant may have")
+    api_keys: int | None = Field(description="Live API keys")
+    media_bytes: int | None = Field(
+        description="Bytes of media kept (media expires after the store's max age)"
+    )
+    tickets_per_minute: int | None = Field(description="WebSocket tickets minted a minute, per gateway")
+
+
+class QuotaUsage(Response):
+    """What the tenant holds now."""
+
+    sessions: int
+    api_keys: int
+    media_bytes: int
+
+
+class TenantQuotas(Response):
+    """The tenant's quotas in force, the admin's own values among them, and the usage."""
+
+    limits: QuotaLimits
+    overrides: dict[str, int | None] = Field(
+        description="Values the admin set for this tenant; the others are the operator's defaults"
+    )
+    usage: QuotaUsage
+
+
+class QuotaOverrides(Request):
+    """Body of PUT .../quotas: the tenant's own values; a field left out takes the default, ``null``
+    is unlimited, ``{}`` returns every quota to the default."""
+
+    sessions: QuotaValue = None
+    api_keys: QuotaValue = None
+    media_bytes: QuotaValue = None
+    tickets_per_minute: QuotaValue = None
+
+
 class Health(Response):
     """Liveness."""
 
@@ -346,12 +388,20 @@ class InboundRequest(Request):
 class Delivery(Response):
     """What a simulated contact received."""
 
+    seq: int = Field(description="Stream sequence of its first delivery in the page")
     wa_id: str
     to: str
     type: str
     text: str | None
     count: int
     delivered_at: datetime
+
+
+class DeliveryPage(Response):
+    """A page of what the simulated contacts received."""
+
+    items: list[Delivery]
+    next: int | None = Field(description="`after` of the next page; null when this page reached the end")
 
 
 class HangRequest(Request):

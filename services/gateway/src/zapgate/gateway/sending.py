@@ -8,6 +8,7 @@ import json
 import logging
 import tempfile
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 from pydantic import TypeAdapter
 
@@ -36,13 +37,13 @@ def recipient(to: str, field: str = "to") -> str:
 
 
 async def store_media(gateway: GatewayState, tenant: str, kind: str, media: MediaInput) -> MediaRef:
-    """Take media from base64 or a URL, check its size for ``kind``, keep it in the object store."""
+    """Take media from base64 or a URL, check its size for ``kind`` and against the tenant's media
+    quota, keep it in the object store."""
     limit = gateway.settings.media_limit(kind)
     try:
         if media.data is not None:
-            return await gateway.media.put(
-                tenant, decode_base64(media.data, limit), media.mimetype, media.filename
-            )
+            raw = decode_base64(media.data, limit)
+            return await _keep(gateway, tenant, raw, len(raw), media)
         assert media.url is not None
         # Downloads are bounded in number, in time (one deadline for every hop) and in memory: a
         # body goes to a file past 1 MiB and from there into the object store in chunks.
@@ -51,13 +52,13 @@ async def store_media(gateway: GatewayState, tenant: str, kind: str, media: Medi
             async with asyncio.timeout(settings.media_fetch_timeout):
                 await gateway.media_fetches.acquire()
             try:
-                await fetch(
+                size, _ = await fetch(
                     media.url, limit, settings.media_allow_private, settings.media_fetch_timeout, sink
                 )
             finally:
                 gateway.media_fetches.release()
             sink.seek(0)
-            return await gateway.media.put(tenant, sink, media.mimetype, media.filename)
+            return await _keep(gateway, tenant, sink, size, media)
     except TimeoutError:
         raise ApiError(
             503,
@@ -66,10 +67,26 @@ async def store_media(gateway: GatewayState, tenant: str, kind: str, media: Medi
             headers={"Retry-After": "1"},
         ) from None
     except MediaError as exc:
+        code = {413: "payload_too_large", 507: "storage_full"}.get(exc.status, "validation_error")
         raise ApiError(
-            exc.status, "payload_too_large" if exc.status == 413 else "validation_error", exc.message,
+            exc.status,
+            code,
+            exc.message,
             details=[{"key": "media", "message": exc.message, "source": "body"}],
-        ) from None  # fmt: skip
+        ) from None
+
+
+async def _keep(
+    gateway: GatewayState, tenant: str, data: bytes | IO[bytes], size: int, media: MediaInput
+) -> MediaRef:
+    """Reserve ``size`` bytes of the tenant's media quota, then store; a failed store gives them back."""
+    media_id = new_id()
+    await gateway.quotas.reserve_media(tenant, media_id, size)
+    try:
+        return await gateway.media.put(tenant, media_id, data, media.mimetype, media.filename)
+    except BaseException:
+        await gateway.quotas.release_media(media_id)
+        raise
 
 
 async def content_of(gateway: GatewayState, tenant: str, body: SendRequest) -> AnyContent:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 
 from zapgate.common.settings import CommonSettings
+from zapgate.gateway.domain.quotas import Quotas
 
 MIN_ADMIN_KEY = 24
 
@@ -64,6 +65,27 @@ class Settings(CommonSettings):
         20, ge=1, description="Failed authentications per client address in a window before 429"
     )
     auth_failure_window: float = Field(60.0, gt=0, description="Seconds of that window")
+
+    # Per-tenant quotas (0: unlimited); the admin can set other values for one tenant.
+    quota_sessions: int = Field(100, ge=0, description="Sessions a tenant may have (403 quota_exceeded)")
+    quota_api_keys: int = Field(20, ge=0, description="Live API keys a tenant may have")
+    quota_media_bytes: int = Field(
+        256 << 20,
+        ge=0,
+        description="Bytes of media a tenant may keep in zg_media within ZAPGATE_MEDIA_MAX_AGE",
+    )
+    quota_tickets_per_minute: int = Field(
+        60, ge=0, description="WebSocket tickets a tenant may mint per minute, per gateway process (429)"
+    )
+
+    def quotas(self) -> Quotas:
+        """The default quotas of every tenant."""
+        return Quotas(
+            sessions=self.quota_sessions or None,
+            api_keys=self.quota_api_keys or None,
+            media_bytes=self.quota_media_bytes or None,
+            tickets_per_minute=self.quota_tickets_per_minute or None,
+        )
 
     requeue_after: float = Field(
         30.0,

@@ -17,11 +17,12 @@ from zapgate.gateway.adapters.media import MediaStore
 from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.nats import NatsLink
 from zapgate.gateway.adapters.projector import Projector
+from zapgate.gateway.adapters.quotas import QuotaBook
 from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 from zapgate.gateway.adapters.tickets import TicketStore
 from zapgate.gateway.auth import KeyCache
-from zapgate.gateway.domain.ratelimit import FailureLimiter
+from zapgate.gateway.domain.ratelimit import WindowLimiter
 from zapgate.gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,17 @@ class GatewayState:
         self.settings = settings
         self.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
         self.sessions = make_sessionmaker(self.engine)
-        self.tenants = TenantRepository(self.sessions)
+        self.tenants = TenantRepository(self.sessions, settings.quotas())
+        self.quotas = QuotaBook(self.sessions, settings.quotas(), settings.media_max_age)
+        self.tickets_minted = WindowLimiter(max(1, settings.quota_tickets_per_minute), 60.0)
         self.key_cache = KeyCache(settings.api_key_cache_ttl)
-        self.auth_failures = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
+        self.auth_failures = WindowLimiter(settings.auth_failure_limit, settings.auth_failure_window)
         # Open WebSockets by the key they came with: a revocation closes them on every replica.
         self.sockets: dict[str, set[asyncio.Event]] = {}
         self.tenant_sockets: dict[str, int] = {}
         self._wakers: dict[asyncio.Event, Callable[[], None]] = {}
         self.nats = NatsLink(settings, on_key_revoked=self.key_revoked, on_connected=self._connected)
-        self.sessions_repo = SessionRepository(self.sessions)
+        self.sessions_repo = SessionRepository(self.sessions, settings.quotas())
         self.command_keys = CommandKeys(self.sessions)
         self.commands = CommandBus(self.nats, settings.partitions)
         self.messages = MessageRepository(self.sessions, self.engine)

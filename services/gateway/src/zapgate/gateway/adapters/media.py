@@ -14,14 +14,14 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from nats.js import api as js_api
-from nats.js.errors import NotFoundError, ObjectNotFoundError
+from nats.js.errors import APIError, NotFoundError, ObjectNotFoundError
 
 from zapgate.common import subjects
-from zapgate.common.ids import new_id
 from zapgate.common.messages import MediaRef
 from zapgate.gateway.adapters.nats import NatsLink
 
 MAX_REDIRECTS = 3
+STORE_FULL = 10077  # JetStream: maximum bytes exceeded
 
 
 class MediaError(Exception):
@@ -153,19 +153,24 @@ class MediaStore:
         self.link = link
 
     async def put(
-        self, tenant: str, data: bytes | IO[bytes], mimetype: str, filename: str | None
+        self, tenant: str, media_id: str, data: bytes | IO[bytes], mimetype: str, filename: str | None
     ) -> MediaRef:
         """Store bytes, or a file read in chunks (never whole in memory); the reference travels
-        in commands and events."""
-        media_id = new_id()
+        in commands and events. MediaError 507 when the store is full."""
         store = await self.link.js.object_store(subjects.MEDIA_BUCKET)
         meta = js_api.ObjectMeta(
             name=subjects.media_object(tenant, media_id),
             description=json.dumps({"mimetype": mimetype, "filename": filename}),
         )
         # nats-py reads a file in chunks (``readinto``) and digests what it stores.
-        info = await store.put(meta.name or "", cast(io.BufferedIOBase, data) if not isinstance(data, bytes) else data,
-                               meta=meta)  # fmt: skip
+        try:
+            info = await store.put(meta.name or "", cast(io.BufferedIOBase, data) if not isinstance(data, bytes) else data,
+                                   meta=meta)  # fmt: skip
+        except APIError as exc:
+            if exc.err_code != STORE_FULL:
+                raise
+            # nats-py purges the chunks it had stored of it.
+            raise MediaError(507, "the media store is full; try again later or ask the operator") from None
         digest = base64.urlsafe_b64decode((info.digest or "").partition("=")[2] + "==")
         return MediaRef(
             id=media_id, mimetype=mimetype, filename=filename, size=int(info.size or 0), sha256=digest.hex()

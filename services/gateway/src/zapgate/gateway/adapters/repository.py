@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zapgate.common.db import utcnow
 from zapgate.common.ids import new_id
+from zapgate.gateway.adapters.quotas import locked_quotas
 from zapgate.gateway.adapters.tables import ApiKeyRow, TenantRow
 from zapgate.gateway.domain.api_keys import display_prefix, generate_key, hash_key
+from zapgate.gateway.domain.quotas import Quotas, check
 
 
 class NameTaken(Exception):
@@ -40,8 +42,9 @@ class IssuedKey:
 class TenantRepository:
     """Reads and writes tenants and their keys."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], quotas: Quotas) -> None:
         self.sessions = sessions
+        self.quotas = quotas
 
     @staticmethod
     def _new_key(tenant_id: str) -> tuple[ApiKeyRow, IssuedKey]:
@@ -83,9 +86,14 @@ class TenantRepository:
             return await db.get(TenantRow, tenant_id)
 
     async def issue_key(self, tenant_id: str) -> IssuedKey:
-        """Add a key to a tenant."""
+        """Add a key to a tenant; QuotaExceeded past its API-key quota."""
         row, issued = self._new_key(tenant_id)
         async with self.sessions() as db:
+            quotas = await locked_quotas(db, tenant_id, self.quotas)
+            live = await db.scalar(
+                select(func.count()).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.revoked_at.is_(None))
+            )
+            check("api_keys", quotas.api_keys, int(live or 0))
             db.add(row)
             await db.commit()
         return issued

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from zapgate.common.db import utcnow
 from zapgate.common.ids import new_id
 from zapgate.common.messages import QrCodeIssued, SessionStatusChanged
+from zapgate.gateway.adapters.quotas import locked_quotas
 from zapgate.gateway.adapters.tables import SessionRow
+from zapgate.gateway.domain.quotas import Quotas, check
 
 
 class SessionExists(Exception):
@@ -21,19 +23,26 @@ class SessionExists(Exception):
 class SessionRepository:
     """Reads and writes a tenant's sessions; every query is scoped by tenant."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], quotas: Quotas) -> None:
         self.sessions = sessions
+        self.quotas = quotas
 
     async def create(
         self, tenant_id: str, name: str, engine: str, config: dict[str, Any], partition: int
     ) -> SessionRow:
-        """A new, stopped session."""
+        """A new, stopped session; SessionExists, or QuotaExceeded past the tenant's sessions quota."""
         now = utcnow()
         row = SessionRow(
             id=new_id(), tenant_id=tenant_id, name=name, engine=engine, config=config, desired="stopped",
             partition=partition, status="STOPPED", epoch=0, created_at=now, updated_at=now,
         )  # fmt: skip
         async with self.sessions() as db:
+            quotas = await locked_quotas(db, tenant_id, self.quotas)
+            names = select(SessionRow.name).where(SessionRow.tenant_id == tenant_id, SessionRow.name == name)
+            if (await db.execute(names)).first() is not None:
+                raise SessionExists(name)
+            used = await db.scalar(select(func.count()).where(SessionRow.tenant_id == tenant_id))
+            check("sessions", quotas.sessions, int(used or 0))
             db.add(row)
             try:
                 await db.commit()
@@ -41,9 +50,13 @@ class SessionRepository:
                 raise SessionExists(name) from exc
         return row
 
-    async def list(self, tenant_id: str) -> list[SessionRow]:
-        """The tenant's sessions by name."""
-        query = select(SessionRow).where(SessionRow.tenant_id == tenant_id).order_by(SessionRow.name)
+    async def list(self, tenant_id: str, limit: int, after: str | None = None) -> list[SessionRow]:
+        """The tenant's sessions by name, at most ``limit``, after the name ``after``."""
+        query = (
+            select(SessionRow).where(SessionRow.tenant_id == tenant_id).order_by(SessionRow.name).limit(limit)
+        )
+        if after is not None:
+            query = query.where(SessionRow.name > after)
         async with self.sessions() as db:
             return list((await db.scalars(query)).all())
 

@@ -36,6 +36,8 @@ class TenantRow(Base):
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
+    # The admin's values for this tenant over the operator's defaults (null value: unlimited).
+    quotas: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
 
 
@@ -133,4 +135,16 @@ class UnpublishedSendRow(Base):
     __tablename__ = "unpublished_sends"
 
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class MediaObjectRow(Base):
+    """A media file a tenant put in ``zg_media``: what its media quota counts."""
+
+    __tablename__ = "media_objects"
+    __table_args__ = (Index("ix_media_objects_tenant", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

@@ -18,7 +18,15 @@ from zapgate.common.messages import SESSION_NAME_PATTERN, RestartSession, Sessio
 from zapgate.gateway.adapters.sessions import SessionExists
 from zapgate.gateway.adapters.tables import SessionRow
 from zapgate.gateway.auth import tenant_only
-from zapgate.gateway.controllers.sessions import IdempotencyKey, Name, TenantRequest, existing, tenant_of
+from zapgate.gateway.controllers.sessions import (
+    AfterName,
+    IdempotencyKey,
+    Name,
+    PageLimit,
+    TenantRequest,
+    existing,
+    tenant_of,
+)
 from zapgate.gateway.domain import qr
 from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import Request, SendText, SessionName
@@ -155,10 +163,12 @@ class CompatController(Controller):
         """``POST /reconnect {"sessionId"}``."""
         return await self._reconnect(gateway, tenant_of(request), data.sessionId)
 
-    @get("/sessions", responses=error_responses(401, 403))
-    async def sessions(self, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
-        """Every session of the tenant with its status."""
-        rows = await gateway.sessions_repo.list(tenant_of(request))
+    @get("/sessions", responses=error_responses(401, 403, 422))
+    async def sessions(
+        self, gateway: GatewayDep, request: TenantRequest, limit: PageLimit = 100, after: AfterName = None
+    ) -> dict[str, Any]:
+        """The tenant's sessions with their status, by name (``limit`` and ``after`` page them)."""
+        rows = await gateway.sessions_repo.list(tenant_of(request), limit, after)
         return {"success": True, "sessions": [_status(r) for r in rows]}
 
 

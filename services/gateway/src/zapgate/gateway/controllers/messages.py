@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import asdict
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -16,6 +16,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from zapgate.common import subjects
 from zapgate.common.ids import ID_PATTERN
 from zapgate.common.messages import MediaContent, SimulateHang, SimulateInbound, TextContent
+from zapgate.gateway.adapters.deliveries import read_page
 from zapgate.gateway.adapters.nats import NatsUnavailable
 from zapgate.gateway.adapters.tables import MessageRow
 from zapgate.gateway.auth import tenant_only
@@ -35,6 +36,7 @@ from zapgate.gateway.schemas import (
     CommandAccepted,
     ContactView,
     Delivery,
+    DeliveryPage,
     HangRequest,
     InboundRequest,
     MessageAccepted,
@@ -44,7 +46,7 @@ from zapgate.gateway.schemas import (
     SendBody,
 )
 from zapgate.gateway.sending import accept_message, recipient, store_media
-from zapgate.gateway.state import GatewayDep, GatewayState
+from zapgate.gateway.state import GatewayDep
 
 ChatId = Annotated[str, PathParameter(description="Chat id (or a phone number)", max_length=128)]
 EXISTS_TIMEOUT = 3.0
@@ -57,40 +59,6 @@ def to_view(row: MessageRow) -> MessageView:
         type=row.type, content=row.content, status=row.status, wa_id=row.wa_id, error=row.error,
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
-
-
-async def deliveries(gateway: GatewayState, tenant: str, session: str) -> list[Delivery]:
-    """What the simulated contacts received from a session, one entry per WhatsApp id."""
-    try:
-        js = gateway.nats.js
-    except NatsUnavailable:
-        raise unavailable("the message bus is unavailable; retry shortly") from None
-    found: dict[str, Delivery] = {}
-    subject = subjects.sim_delivery(tenant, session)
-    try:
-        info = await js.stream_info(subjects.SIMNET_STREAM, subjects_filter=subject)
-    except Exception:  # no simulator has run yet: nothing was delivered
-        return []
-    if not info.state.subjects:
-        return []
-    sub = await js.subscribe(subject, stream=subjects.SIMNET_STREAM, ordered_consumer=True)
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=5)
-            record = json.loads(msg.data)
-            seen = found.get(record["wa_id"])
-            if seen is not None:
-                found[record["wa_id"]] = seen.model_copy(update={"count": seen.count + 1})
-            else:
-                found[record["wa_id"]] = Delivery(
-                    wa_id=record["wa_id"], to=record["to"], type=record["type"], text=record.get("text"),
-                    count=1, delivered_at=datetime.fromisoformat(record["time"]),
-                )  # fmt: skip
-            if msg.metadata.num_pending == 0:
-                break
-    finally:
-        await sub.unsubscribe()
-    return list(found.values())
 
 
 class MessageController(Controller):
@@ -246,14 +214,23 @@ class MessageController(Controller):
         command = SimulateHang(tenant=tenant, session=name, times=data.times)
         return CommandAccepted(command_id=await gateway.commands.send(command))
 
-    @get("/sessions/{name:str}/simulator/deliveries", responses=error_responses(401, 403, 404, 503))
+    @get("/sessions/{name:str}/simulator/deliveries", responses=error_responses(401, 403, 404, 422, 503))
     async def simulator_deliveries(
-        self, name: Name, gateway: GatewayDep, request: TenantRequest
-    ) -> list[Delivery]:
-        """Simulator only: what the contacts received from this session; ``count`` > 1 would be a duplicate."""
+        self, name: Name, gateway: GatewayDep, request: TenantRequest,
+        after: Annotated[int, QueryParameter(ge=0, description="Cursor: the `seq` after which to read")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=10_000, description="Most deliveries read")] = 1000,
+    ) -> DeliveryPage:  # fmt: skip
+        """Simulator only: what the contacts received from this session, in order, at most ``limit``
+        deliveries a page; ``next`` is the ``after`` of the next page (null: this one reached the
+        end). ``count`` > 1 is a duplicate within the page; a ``wa_id`` on two pages is one too."""
         tenant = tenant_of(request)
         await simulated(gateway, tenant, name)
-        return await deliveries(gateway, tenant, name)
+        try:
+            js = gateway.nats.js
+        except NatsUnavailable:
+            raise unavailable("the message bus is unavailable; retry shortly") from None
+        page, following = await read_page(js, tenant, name, after, limit)
+        return DeliveryPage(items=[Delivery(**asdict(r)) for r in page], next=following)
 
     @get(
         "/media/{media_id:str}",

@@ -43,6 +43,11 @@ IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", required=False, min_length=1, max_length=200)
 ]
 TenantRequest = Request[Principal, Any, Any]
+PageLimit = Annotated[int, QueryParameter(ge=1, le=500, description="Most items in the page")]
+AfterName = Annotated[
+    str | None,
+    QueryParameter(pattern=SESSION_NAME_PATTERN, description="Cursor: the last name of the previous page"),
+]
 
 
 def to_session(row: SessionRow) -> Session:
@@ -101,10 +106,13 @@ class SessionController(Controller):
             raise ApiError(409, "conflict", f"session {data.name!r} exists already") from None
         return to_session(row)
 
-    @get("/", responses=error_responses(401, 403))
-    async def list_sessions(self, gateway: GatewayDep, request: TenantRequest) -> list[Session]:
-        """Every session of the tenant."""
-        return [to_session(r) for r in await gateway.sessions_repo.list(tenant_of(request))]
+    @get("/", responses=error_responses(401, 403, 422))
+    async def list_sessions(
+        self, gateway: GatewayDep, request: TenantRequest, limit: PageLimit = 100, after: AfterName = None
+    ) -> list[Session]:
+        """The tenant's sessions by name, a page at a time: pass the last name as ``after`` for the
+        next page; a page shorter than ``limit`` is the last."""
+        return [to_session(r) for r in await gateway.sessions_repo.list(tenant_of(request), limit, after)]
 
     @get("/{name:str}", responses=error_responses(401, 403, 404))
     async def get_session(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> Session:

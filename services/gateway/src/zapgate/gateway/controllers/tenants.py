@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from zapgate.common.ids import ID_PATTERN
@@ -13,7 +13,17 @@ from zapgate.gateway.adapters.tables import TenantRow
 from zapgate.gateway.auth import admin_only
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
-from zapgate.gateway.schemas import ApiKey, ApiKeyCreated, Tenant, TenantCreate, TenantCreated
+from zapgate.gateway.schemas import (
+    ApiKey,
+    ApiKeyCreated,
+    QuotaLimits,
+    QuotaOverrides,
+    QuotaUsage,
+    Tenant,
+    TenantCreate,
+    TenantCreated,
+    TenantQuotas,
+)
 from zapgate.gateway.state import GatewayDep
 
 TenantId = Annotated[str, PathParameter(description="Tenant id (ULID)", pattern=ID_PATTERN)]
@@ -31,6 +41,18 @@ async def visible_tenant(gateway: GatewayDep, principal: Principal, tenant_id: s
     if row is None:
         raise ApiError(404, "not_found", f"tenant {tenant_id} not found")
     return row
+
+
+async def quotas_of(gateway: GatewayDep, tenant_id: str) -> TenantQuotas:
+    """The tenant's quotas, overrides and usage."""
+    overrides = await gateway.quotas.overrides(tenant_id) or {}
+    limits = gateway.quotas.defaults.with_overrides(overrides)
+    usage = await gateway.quotas.usage(tenant_id)
+    return TenantQuotas(
+        limits=QuotaLimits(**limits.as_dict()),
+        overrides=overrides,
+        usage=QuotaUsage(sessions=usage.sessions, api_keys=usage.api_keys, media_bytes=usage.media_bytes),
+    )
 
 
 class TenantController(Controller):
@@ -68,11 +90,30 @@ class TenantController(Controller):
         """One tenant (admin, or the tenant itself)."""
         return to_tenant(await visible_tenant(gateway, request.user, tenant_id))
 
-    @post("/{tenant_id:str}/api-keys", status_code=201, responses=error_responses(401, 404))
+    @get("/{tenant_id:str}/quotas", responses=error_responses(401, 404))
+    async def get_quotas(
+        self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
+    ) -> TenantQuotas:
+        """The tenant's quotas and what it uses of them (admin, or the tenant itself)."""
+        await visible_tenant(gateway, request.user, tenant_id)
+        return await quotas_of(gateway, tenant_id)
+
+    @put("/{tenant_id:str}/quotas", guards=[admin_only], responses=error_responses(401, 403, 404, 422))
+    async def set_quotas(
+        self, tenant_id: TenantId, data: JSONBody[QuotaOverrides], gateway: GatewayDep,
+        request: Request[Principal, Any, Any],
+    ) -> TenantQuotas:  # fmt: skip
+        """Admin: set the tenant's own quotas over the defaults. Lowering one below the usage
+        refuses only new sessions, keys or media; nothing existing is removed."""
+        await visible_tenant(gateway, request.user, tenant_id)
+        await gateway.quotas.set_overrides(tenant_id, data.model_dump(exclude_unset=True))
+        return await quotas_of(gateway, tenant_id)
+
+    @post("/{tenant_id:str}/api-keys", status_code=201, responses=error_responses(401, 403, 404))
     async def create_key(
         self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> ApiKeyCreated:
-        """Issue another key for the tenant (shown once)."""
+        """Issue another key for the tenant (shown once); 403 ``quota_exceeded`` past its api_keys quota."""
         await visible_tenant(gateway, request.user, tenant_id)
         key = await gateway.tenants.issue_key(tenant_id)
         return ApiKeyCreated(id=key.id, api_key=key.api_key, prefix=key.prefix, created_at=key.created_at)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from nats.js import api as js_api
 from zapgate.common import subjects
 from zapgate.gateway.auth import tenant_only
 from zapgate.gateway.domain.principal import Principal
-from zapgate.gateway.errors import error_responses
+from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import Response as Body
 from zapgate.gateway.state import GatewayDep
 
@@ -88,10 +89,25 @@ class WebSocketController(Controller):
     path = "/api/v1/ws"
     tags = ["events"]
 
-    @post("/tickets", guards=[tenant_only], status_code=201, responses=error_responses(401, 403, 503))
+    @post("/tickets", guards=[tenant_only], status_code=201, responses=error_responses(401, 403, 429, 503))
     async def ticket(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> WsTicket:
-        """A ticket for browsers, which cannot set headers on a WebSocket (expires in 60 s, used once)."""
+        """A ticket for browsers, which cannot set headers on a WebSocket (expires in 60 s, used once).
+
+        A tenant mints at most its ``tickets_per_minute`` quota a minute on each gateway (429).
+        """
         assert request.user.tenant_id is not None and request.user.key_hash is not None
+        tenant = request.user.tenant_id
+        limit = await gateway.quotas.tickets_per_minute(tenant)
+        if limit is not None:
+            now = time.monotonic()
+            wait = gateway.tickets_minted.retry_after(tenant, now, limit)
+            if wait is not None:
+                raise ApiError(
+                    429, "rate_limited", f"at most {limit} WebSocket tickets a minute for this tenant",
+                    details={"quota": "tickets_per_minute", "limit": limit},
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )  # fmt: skip
+            gateway.tickets_minted.hit(tenant, now)
         ticket = await gateway.tickets.issue(request.user.tenant_id, request.user.key_hash)
         return WsTicket(ticket=ticket, expires_in=60)
 

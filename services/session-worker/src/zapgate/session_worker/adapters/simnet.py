@@ -180,6 +180,9 @@ class SimNetwork:
                 await asyncio.sleep(0.5)
 
 
+SIMNET_MAX_BYTES = 256 << 20  # the simulator's inboxes, oldest dropped first
+
+
 async def broker_stream(js: JetStreamContext) -> None:
     """The deliveries stream: the contacts' inboxes, deduplicated by WhatsApp message id."""
     config = js_api.StreamConfig(
@@ -188,6 +191,7 @@ async def broker_stream(js: JetStreamContext) -> None:
         retention=js_api.RetentionPolicy.LIMITS,
         storage=js_api.StorageType.FILE,
         max_age=7 * 24 * 3600.0,
+        max_bytes=SIMNET_MAX_BYTES,
         duplicate_window=DEDUP_WINDOW,
     )
     try:
