@@ -30,9 +30,10 @@ class Received:
 
 async def read_page(
     js: JetStreamContext, tenant: str, session: str, after: int, limit: int
-) -> list[Received]:
+) -> tuple[list[Received], int | None]:
     """At most ``limit`` deliveries of the session stored after stream sequence ``after``, merged
-    by WhatsApp id. Reads only those records: the server filters by subject and starts at ``after``."""
+    by WhatsApp id, and the sequence to read on from (None: none are left). Reads only those
+    records: the server filters by subject and starts after ``after``."""
     subject = subjects.sim_delivery(tenant, session)
     try:
         last = (await js.get_last_msg(subjects.SIMNET_STREAM, subject)).seq or 0
