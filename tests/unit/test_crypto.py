@@ -55,3 +55,15 @@ def test_credentials_stored_under_the_older_key_derivation_still_decrypt() -> No
     cipher = CredentialCipher(SECRET)
     assert cipher.decrypt(blob, "T1", "main") == b"old creds"
     assert cipher.encrypt(b"new", "T1", "main")[:1] == b"\x02"  # written with HKDF from now on
+
+
+def test_a_previous_secret_still_decrypts_and_says_the_blob_is_stale() -> None:
+    old = CredentialCipher(SECRET).encrypt(b"creds", "T1", "main")
+    rotated = CredentialCipher("a-new-secret-of-enough-length-9876543210", previous=[SECRET])
+    assert rotated.open(old, "T1", "main") == (b"creds", True)
+    fresh = rotated.encrypt(b"creds", "T1", "main")
+    assert rotated.open(fresh, "T1", "main") == (b"creds", False)
+    with pytest.raises(InvalidTag):  # without the previous secret the old blob is unreadable
+        CredentialCipher("a-new-secret-of-enough-length-9876543210").decrypt(old, "T1", "main")
+    with pytest.raises(InvalidTag):  # the previous secret does not lift the binding to the session
+        rotated.decrypt(old, "T1", "other")

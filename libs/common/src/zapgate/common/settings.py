@@ -28,6 +28,10 @@ class CommonSettings(BaseSettings):
     partitions: int = Field(64, ge=1, le=1000, description="P: command partitions, fixed per deployment")
     lease_ttl: float = Field(10.0, ge=1.0, le=300.0, description="Partition lease TTL in seconds")
     secret_key: SecretStr | None = Field(None, description="Key that encrypts session credentials")
+    secret_key_previous: SecretStr | None = Field(
+        None,
+        description="Earlier ZAPGATE_SECRET_KEY values, comma separated: they still decrypt while a rotation runs",
+    )
     admin_key: SecretStr | None = Field(None, description="Key of the tenant-managing admin")
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=0, le=65535)
@@ -64,6 +68,12 @@ class CommonSettings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value[len(prefix) :]
         return value
+
+    @property
+    def previous_secrets(self) -> list[str]:
+        """The earlier secret keys, as a list."""
+        value = self.secret_key_previous.get_secret_value() if self.secret_key_previous else ""
+        return [secret.strip() for secret in value.split(",") if secret.strip()]
 
     @property
     def nats_servers(self) -> list[str]:

@@ -39,7 +39,7 @@ class SessionWorker(Service):
         self.settings: Settings = settings
         if settings.secret_key is None:
             raise SystemExit("ZAPGATE_SECRET_KEY is required: it encrypts session credentials")
-        self.cipher = CredentialCipher(settings.secret_key.get_secret_value())
+        self.cipher = CredentialCipher(settings.secret_key.get_secret_value(), settings.previous_secrets)
         self._manager: PartitionManager | None = None
         self._host: SessionHost | None = None
         self._network: SimNetwork | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,6 +64,38 @@ class SessionStore:
         async with self.sessions() as db:
             await db.execute(query)
             await db.commit()
+
+    async def credential_page(
+        self, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str, bytes]]:
+        """(tenant, session, blob) of stored credentials in key order, after ``after``."""
+        query = (
+            select(WorkerSessionRow.tenant, WorkerSessionRow.session, WorkerSessionRow.credentials)
+            .where(WorkerSessionRow.credentials.is_not(None))
+            .order_by(WorkerSessionRow.tenant, WorkerSessionRow.session)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(WorkerSessionRow.tenant, WorkerSessionRow.session) > after)
+        async with self.sessions() as db:
+            return [(t, s, bytes(b)) for t, s, b in (await db.execute(query)).all() if b is not None]
+
+    async def replace_credentials(self, tenant: str, session: str, old: bytes, new: bytes) -> bool:
+        """Swap a session's blob, only if it is still ``old`` (a running session may have saved
+        newer credentials meanwhile); whether it was swapped."""
+        query = (
+            update(WorkerSessionRow)
+            .where(
+                WorkerSessionRow.tenant == tenant,
+                WorkerSessionRow.session == session,
+                WorkerSessionRow.credentials == old,
+            )
+            .values(credentials=new, updated_at=utcnow())
+        )
+        async with self.sessions() as db:
+            result = await db.execute(query)
+            await db.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def forget(self, tenant: str, session: str) -> None:
         """Remove a session entirely (deleted through the API)."""
