@@ -391,9 +391,14 @@ async def chaos(
             deadline = time.monotonic() + 120
             while True:
                 delivered: list[dict[str, Any]] = []
-                for key in keys:
-                    for name in names:
-                        delivered += await all_deliveries(http, key, name)
+                try:
+                    for key in keys:
+                        for name in names:
+                            delivered += await all_deliveries(http, key, name)
+                except httpx.HTTPStatusError as exc:
+                    if exc.response.status_code != 503 or time.monotonic() > deadline:
+                        raise
+                    delivered = []  # the last fault's outage is not over yet: ask again
                 if len(delivered) >= figures["messages_accepted"] or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(1)

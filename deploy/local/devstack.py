@@ -216,7 +216,7 @@ class Postgres:
             for path in [self.pgdata, *self.pgdata.rglob("*")]:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         if not (self.pgdata / "PG_VERSION").exists():
-            subprocess.run(
+            done = subprocess.run(
                 [
                     self._bin("initdb"),
                     "-D",
@@ -227,10 +227,13 @@ class Postgres:
                     "--encoding=utf8",
                     "--no-sync",
                 ],
-                check=True,
+                check=False,
                 user=self.user,
                 capture_output=True,
             )
+            if done.returncode != 0:
+                output = (done.stdout + done.stderr).decode(errors="replace")[-3000:]
+                raise RuntimeError(f"initdb failed with exit status {done.returncode}:\n{output}")
         self._stop_stale()
 
     def _stop_stale(self) -> None:

@@ -104,13 +104,19 @@ async def test_two_claims_of_one_expired_lease_at_once_make_one_owner(js_ttl2) -
     winners: list[int] = []
     for _ in range(50):
         won = await asyncio.gather(*(store.claim(4) for store in stores[1:]))
+        won_at = time.monotonic()
         winners = [n for n, epoch in enumerate(won, start=1) if epoch is not None]
         assert len(winners) <= 1, won
         if winners:
             break
         await asyncio.sleep(0.1)
     assert len(winners) == 1, "nobody could claim the expired lease"
-    assert (await stores[0].holders())[4].worker == f"w{winners[0]}:{winners[0]}"
+    holders = await stores[0].holders()
+    if 4 not in holders:
+        # Only a stalled test (a loaded machine) may see the new lease expire in its turn.
+        assert time.monotonic() - won_at >= 2.0, "the claimed lease vanished at once"
+        return
+    assert holders[4].worker == f"w{winners[0]}:{winners[0]}"
     assert all(epoch > first for epoch in won if epoch is not None)
 
 

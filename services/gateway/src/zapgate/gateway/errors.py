@@ -27,6 +27,7 @@ CODES = {
     422: "validation_error",
     429: "rate_limited",
     503: "unavailable",
+    507: "storage_full",
 }
 
 
@@ -67,6 +68,7 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 DESCRIPTIONS = {
+    507: "the media store is full for every tenant; retry later (the tenant's quota was not charged)",
     403: "the key may not do this, or a tenant quota is reached (`quota_exceeded`: details name it)",
     503: "a dependency (database or message bus) is unavailable; retry after Retry-After",
     429: "too many failed authentications from this address, or a limit reached; retry after Retry-After",

@@ -70,7 +70,7 @@ class MessageController(Controller):
 
     @post(
         "/sessions/{name:str}/messages", status_code=202,
-        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503, 507),
     )  # fmt: skip
     async def send(
         self, name: Name, data: JSONBody[SendBody], gateway: GatewayDep, request: TenantRequest,
@@ -181,7 +181,7 @@ class MessageController(Controller):
 
     @post(
         "/sessions/{name:str}/simulator/inbound", status_code=202,
-        responses=error_responses(401, 403, 404, 409, 413, 422, 503),
+        responses=error_responses(401, 403, 404, 409, 413, 422, 503, 507),
     )  # fmt: skip
     async def simulator_inbound(
         self, name: Name, data: JSONBody[InboundRequest], gateway: GatewayDep, request: TenantRequest
