@@ -1,14 +1,20 @@
 """The gateway's projection of worker events, against a real PostgreSQL."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from zapgate.common.db import make_engine, make_sessionmaker
+from zapgate.common.ids import new_id
 from zapgate.common.messages import (
+    MessageReceived,
     MessageState,
     MessageStatusChanged,
     QrCodeIssued,
     SessionStatus,
     SessionStatusChanged,
+    TextContent,
 )
 from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.repository import TenantRepository
@@ -89,5 +95,58 @@ async def test_message_status_only_moves_forward_whatever_the_order(database_url
         stored = await messages.get(tenant.id, row.id)
         assert stored is not None and stored.status == "read"
         assert await messages.get("OTHER", row.id) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_chats_are_counted_as_messages_are_recorded_and_match_the_history(database_url: str) -> None:
+    # Listing chats used to aggregate a session's whole history on every call; the chats rows
+    # must give the same answer as that aggregate, through batches, repeats and reads at once.
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        tenant, _ = await TenantRepository(sessions, Quotas()).create_tenant("chats")
+        messages = MessageRepository(sessions, engine)
+        await SessionRepository(sessions, Quotas()).create(tenant.id, "main", "simulator", {}, 0)
+        chats = [f"55119876500{n:02d}@c.us" for n in range(5)]
+
+        def outgoing(i: int) -> dict:
+            return {"id": new_id(), "tenant_id": tenant.id, "session": "main", "chat": chats[i % 5],
+                    "type": "text", "content": {"type": "text", "text": f"m{i}"}, "idempotency_key": None,
+                    "expires_at": None}  # fmt: skip
+
+        def incoming(i: int) -> MessageReceived:
+            return MessageReceived(
+                tenant=tenant.id, session="main", message_id=new_id(), wa_id=f"IN{i}", chat=chats[i % 3],
+                sender=chats[i % 3], content=TextContent(text=f"r{i}"),
+            )  # fmt: skip
+
+        received = [incoming(i) for i in range(30)]
+        # Sends batched together, incoming messages (each projected twice) and reads, all at once.
+        await asyncio.gather(
+            *(messages.record(outgoing(i)) for i in range(60)),
+            *(messages.apply_received(e) for e in received + received),
+            *(messages.mark_read(tenant.id, "main", chats[0]) for _ in range(3)),
+        )
+        await messages.mark_read(tenant.id, "main", chats[1])
+        await messages.apply_received(incoming(31))  # chats[1] again: one unread
+        listed = {
+            c.chat: (c.last_message_id, c.messages, c.unread)
+            for c in await messages.chats(tenant.id, "main", 100)
+        }
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT chat, max(id), count(*), count(*) FILTER (WHERE direction = 'in' AND NOT seen) "
+                        "FROM messages WHERE tenant_id = :t AND session = 'main' GROUP BY chat"
+                    ),
+                    {"t": tenant.id},
+                )
+            ).all()
+        assert listed == {r[0]: (r[1], r[2], r[3]) for r in rows}
+        assert listed[chats[1]][2] == 1 and sum(n for _, n, _ in listed.values()) == 91
+        newest_first = [c.chat for c in await messages.chats(tenant.id, "main", 2)]
+        assert newest_first[0] == chats[1] and len(newest_first) == 2
     finally:
         await engine.dispose()

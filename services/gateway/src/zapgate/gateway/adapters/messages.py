@@ -9,19 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from zapgate.common.db import autocommit, utcnow
 from zapgate.common.messages import MessageReceived, MessageStatusChanged, furthest
-from zapgate.gateway.adapters.tables import MessageRow, UnpublishedSendRow
+from zapgate.gateway.adapters.tables import ChatRow, MessageRow, UnpublishedSendRow
 
 _T: Table = MessageRow.__table__  # type: ignore[assignment]
 
 
 _ACCEPT_MANY = text(
     """
+    WITH inserted AS (
     INSERT INTO messages (id, tenant_id, session, direction, chat, type, content, status, rank,
                           idempotency_key, request_hash, seen, expires_at, created_at, updated_at)
     SELECT u.id, u.tenant_id, u.session, 'out', u.chat, u.type, CAST(u.content AS JSONB), 'queued', 0,
@@ -33,7 +34,40 @@ _ACCEPT_MANY = text(
          AS u(id, tenant_id, session, chat, type, content, idempotency_key, request_hash, expires_at)
     WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = u.tenant_id AND s.name = u.session)
     ON CONFLICT DO NOTHING
-    RETURNING id
+    RETURNING id, tenant_id, session, chat
+    ),
+    -- One upsert per conversation of the batch, in key order, so that two replicas' batches
+    -- lock the same chat rows in the same order instead of deadlocking.
+    counted AS (
+    INSERT INTO chats AS c (tenant_id, session, chat, last_message_id, last_message_at, messages, unread)
+    SELECT tenant_id, session, chat, max(id), CAST(:now AS TIMESTAMPTZ), count(*), 0
+    FROM inserted GROUP BY tenant_id, session, chat ORDER BY tenant_id, session, chat
+    ON CONFLICT (tenant_id, session, chat) DO UPDATE
+    SET last_message_id = greatest(c.last_message_id, excluded.last_message_id),
+        last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+        messages = c.messages + excluded.messages
+    )
+    SELECT id FROM inserted
+    """
+)
+
+# An incoming message, recorded once (a repeat of its event inserts nothing and counts nothing).
+_RECEIVE = text(
+    """
+    WITH inserted AS (
+    INSERT INTO messages (id, tenant_id, session, direction, chat, type, content, status, rank, wa_id,
+                          seen, created_at, updated_at)
+    VALUES (:id, :tenant_id, :session, 'in', :chat, :type, CAST(:content AS JSONB), 'received', 0, :wa_id,
+            false, :created_at, :now)
+    ON CONFLICT DO NOTHING
+    RETURNING id, tenant_id, session, chat, created_at
+    )
+    INSERT INTO chats AS c (tenant_id, session, chat, last_message_id, last_message_at, messages, unread)
+    SELECT tenant_id, session, chat, id, created_at, 1, 1 FROM inserted
+    ON CONFLICT (tenant_id, session, chat) DO UPDATE
+    SET last_message_id = greatest(c.last_message_id, excluded.last_message_id),
+        last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+        messages = c.messages + 1, unread = c.unread + 1
     """
 )
 
@@ -197,20 +231,16 @@ class MessageRepository:
             return list((await db.scalars(query.order_by(MessageRow.id.desc()).limit(limit))).all())
 
     async def chats(self, tenant_id: str, session: str, limit: int) -> list[Chat]:
-        """Conversations, most recent first."""
+        """Conversations, most recent first (from the chats rows: no scan of the history)."""
         query = (
-            select(
-                _T.c.chat, func.max(_T.c.id), func.max(_T.c.created_at), func.count(),
-                func.count().filter(and_(_T.c.direction == "in", _T.c.seen.is_(False))),
-            )
-            .where(_T.c.tenant_id == tenant_id, _T.c.session == session)
-            .group_by(_T.c.chat)
-            .order_by(func.max(_T.c.id).desc())
+            select(ChatRow)
+            .where(ChatRow.tenant_id == tenant_id, ChatRow.session == session)
+            .order_by(ChatRow.last_message_id.desc())
             .limit(limit)
-        )  # fmt: skip
+        )
         async with self.sessions() as db:
-            rows = (await db.execute(query)).all()
-        return [Chat(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+            rows = (await db.scalars(query)).all()
+        return [Chat(r.chat, r.last_message_id, r.last_message_at, r.messages, r.unread) for r in rows]
 
     async def mark_read(self, tenant_id: str, session: str, chat: str) -> int:
         """Mark a chat's incoming messages read; how many were unread."""
@@ -221,9 +251,16 @@ class MessageRepository:
             .values(seen=True, updated_at=utcnow())
         )  # fmt: skip
         async with self.sessions() as db:
-            result = await db.execute(query)
+            marked = int((await db.execute(query)).rowcount)  # type: ignore[attr-defined]
+            if marked:
+                # By what this statement marked: a message received meanwhile stays counted.
+                await db.execute(
+                    update(ChatRow)
+                    .where(ChatRow.tenant_id == tenant_id, ChatRow.session == session, ChatRow.chat == chat)
+                    .values(unread=func.greatest(ChatRow.unread - marked, 0))
+                )
             await db.commit()
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return marked
 
     async def apply_statuses(self, events: Sequence[MessageStatusChanged]) -> None:
         """Project status events; a status never replaces one of a higher rank, whatever the order.
@@ -250,12 +287,9 @@ class MessageRepository:
 
     async def apply_received(self, event: MessageReceived) -> None:
         """Project an incoming message (a repeat of the event changes nothing)."""
-        values = {
-            "id": event.message_id, "tenant_id": event.tenant, "session": event.session, "direction": "in",
-            "chat": event.chat, "type": event.content.type, "content": event.content.model_dump(mode="json"),
-            "status": "received", "rank": 0, "wa_id": event.wa_id, "seen": False, "created_at": event.time,
-            "updated_at": utcnow(),
+        params = {
+            "id": event.message_id, "tenant_id": event.tenant, "session": event.session, "chat": event.chat,
+            "type": event.content.type, "content": json.dumps(event.content.model_dump(mode="json")),
+            "wa_id": event.wa_id, "created_at": event.time, "now": utcnow(),
         }  # fmt: skip
-        async with self.sessions() as db:
-            await db.execute(insert(MessageRow).values(**values).on_conflict_do_nothing())
-            await db.commit()
+        await autocommit(self.engine, _RECEIVE, params)

@@ -148,3 +148,19 @@ class MediaObjectRow(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class ChatRow(Base):
+    """A conversation of a session, kept as messages are recorded: listing chats reads these
+    rows, never the whole history."""
+
+    __tablename__ = "chats"
+    __table_args__ = (Index("ix_chats_recent", "tenant_id", "session", "last_message_id"),)
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    session: Mapped[str] = mapped_column(String(63), primary_key=True)
+    chat: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_message_id: Mapped[str] = mapped_column(String(26))
+    last_message_at: Mapped[datetime] = mapped_column(TZDateTime())
+    messages: Mapped[int] = mapped_column(BigInteger)
+    unread: Mapped[int] = mapped_column(BigInteger)
