@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 TTL = 3
 
 
-def stack(data_dir: Path, nats_url: str, database_url: str) -> System:
+def stack(data_dir: Path, nats_url: str, database_url: str, **extra: str) -> System:
     return start_system(
         data_dir,
         {
@@ -48,6 +48,7 @@ def stack(data_dir: Path, nats_url: str, database_url: str) -> System:
             "ZAPGATE_SIM_SPEED": "20",
             "ZAPGATE_PARTITIONS": "16",
             "ZAPGATE_SECRET_KEY": "e2e-secret-key-0123456789-abcdefghij",
+            **extra,
         },
     )
 

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 pytestmark = pytest.mark.e2e
+CRM = "https://crm.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,10 @@ def system(nats_server, pg_server, tmp_path_factory: pytest.TempPathFactory) -> 
     from helpers import unique_name, with_database
 
     name = unique_name("ws")
-    s = stack(tmp_path_factory.mktemp("ws") / ".zapgate", nats_server.url, with_database(pg_server.url, name))
+    s = stack(
+        tmp_path_factory.mktemp("ws") / ".zapgate", nats_server.url, with_database(pg_server.url, name),
+        ZAPGATE_CORS_ORIGINS=CRM,
+    )  # fmt: skip
     yield s
     s.stop()
 
@@ -311,6 +315,23 @@ def test_sockets_per_key_are_capped(system: System) -> None:
     http.post("/api/v1/sessions/room/start")
     wait_until(admitted, 15, "a socket to be admitted again", every=0.2)
     assert got[0]["session"] == "room"
+
+
+def test_a_browser_on_another_origin_needs_to_be_named(system: System) -> None:
+    # Browsers apply no CORS to WebSockets: before, a page on any site could open one with a
+    # key it was given. Now only the gateway's own origin and ZAPGATE_CORS_ORIGINS pass.
+    http = tenant(system, "ws-origin")
+    headers = {"X-Api-Key": http.headers["X-Api-Key"]}
+    with connect(ws_url(system), additional_headers=headers, origin="https://evil.example") as refused:
+        with pytest.raises(ConnectionClosed) as closed:
+            refused.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "origin" in closed.value.rcvd.reason
+    for n, origin in enumerate((CRM, system.url)):  # a named origin, the gateway's own
+        with connect(ws_url(system, f"sessions=o{n}"), additional_headers=headers, origin=origin) as ws:
+            http.post("/api/v1/sessions", json={"name": f"o{n}"})
+            http.post(f"/api/v1/sessions/o{n}/start")
+            assert frames(ws, lambda got: len(got) >= 1)[0]["session"] == f"o{n}"
 
 
 def test_filters_by_session_and_type(system: System) -> None:

@@ -19,6 +19,7 @@ from zapgate.gateway.controllers.messages import MessageController
 from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
 from zapgate.gateway.controllers.ws import WebSocketController
+from zapgate.gateway.cors import OptionsMiddleware, cors_middleware
 from zapgate.gateway.domain.quotas import QuotaExceeded
 from zapgate.gateway.errors import http_error, internal_error, quota_error
 from zapgate.gateway.settings import Settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     gateway = GatewayState(settings)
     auth = DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS])
+    cors = cors_middleware(settings.cors_origin_list)
     return Litestar(
         route_handlers=[
             HealthController,
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CompatController,
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
-        middleware=[auth],
+        middleware=[*([cors] if cors is not None else []), OptionsMiddleware(), auth],
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
         state=State({"gateway": gateway}),

@@ -153,13 +153,23 @@ def _known_without_io(state: GatewayState, connection: ASGIConnection[Any, Any, 
     return is_tenant_key(key) and state.key_cache.get(hash_key(key)) is not None
 
 
+def _preflight(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """An OPTIONS request: never authenticated (browsers send no key with a preflight), and its
+    answer (the route's methods in ``Allow``) reveals nothing a guard protects."""
+    return connection.scope.get("method") == "OPTIONS"
+
+
 async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: only the admin key (async: Litestar would run a sync guard in a thread)."""
+    if _preflight(connection):
+        return
     if not connection.user.is_admin:
         raise ApiError(403, "forbidden", "this route needs the admin key")
 
 
 async def tenant_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: only a tenant key (the admin acts on tenants through the tenant routes)."""
+    if _preflight(connection):
+        return
     if connection.user.is_admin:
         raise ApiError(403, "forbidden", "this route needs a tenant API key")

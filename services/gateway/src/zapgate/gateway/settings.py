@@ -26,6 +26,19 @@ class Settings(CommonSettings):
                 )
         return value
 
+    cors_origins: str = Field(
+        "",
+        description=(
+            "Browser origins allowed to call the API and open the WebSocket, comma separated "
+            "(e.g. https://crm.example.com); none by default: same origin only"
+        ),
+    )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The allowed origins as a list."""
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
+
     max_body_size: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted, bytes (413 above)"
     )

@@ -6,6 +6,7 @@ from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
 
 from zapgate.common.health import run_checks
+from zapgate.gateway.errors import public_responses
 from zapgate.gateway.schemas import Health, Readiness
 from zapgate.gateway.state import GatewayDep
 
@@ -17,7 +18,7 @@ class HealthController(Controller):
     tags = ["health"]
     security = [{}]  # public: no key needed (overrides the API-wide requirement in OpenAPI)
 
-    @get("/health", exclude_from_auth=True)
+    @get("/health", exclude_from_auth=True, responses=public_responses())
     async def health(self) -> Health:
         """The process is alive."""
         return Health(status="ok")
@@ -25,7 +26,10 @@ class HealthController(Controller):
     @get(
         "/ready",
         exclude_from_auth=True,
-        responses={503: ResponseSpec(data_container=Readiness, description="something is down")},
+        responses={
+            **public_responses(),
+            503: ResponseSpec(data_container=Readiness, description="something is down"),
+        },
     )
     async def ready(self, gateway: GatewayDep) -> Response[Readiness]:
         """200 when NATS and PostgreSQL answer, else 503 naming what is down."""

@@ -19,6 +19,7 @@ from nats.js import api as js_api
 
 from zapgate.common import subjects
 from zapgate.gateway.auth import tenant_only
+from zapgate.gateway.cors import websocket_origin_allowed
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import Response as Body
@@ -128,6 +129,8 @@ class WebSocketController(Controller):
         key_hash = socket.user.key_hash
         assert key_hash is not None
         refused = gateway.sockets_full(tenant, key_hash)
+        if not websocket_origin_allowed(socket.headers, gateway.settings.cors_origin_list):
+            refused = f"origin {socket.headers.get('origin')!r} is not allowed (ZAPGATE_CORS_ORIGINS)"
         if refused is not None:
             await socket.accept()
             await socket.close(CLOSE_POLICY, refused)
