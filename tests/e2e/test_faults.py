@@ -132,6 +132,13 @@ def test_a_nats_outage_is_503_workers_self_stop_and_everything_resumes(tmp_path:
         assert during.headers["Retry-After"] == "1" and during.json()["error"]["code"] == "unavailable"
         ready = http.get("/ready")
         assert ready.status_code == 503 and "nats" in ready.json()["down"]
+        # Nothing answers 200 with stale or empty data meanwhile: the session's status would be
+        # the CONNECTED of before, the deliveries an empty list.
+        for path in ("/api/v1/sessions", "/api/v1/sessions/main", "/status/main",
+                     "/api/v1/sessions/main/simulator/deliveries"):  # fmt: skip
+            stale = http.get(path)
+            assert stale.status_code == 503, (path, stale.status_code, stale.text)
+            assert stale.json()["error"]["details"] == {"dependency": "nats"}
         # Each worker stops its partitions by its own lease deadline, while NATS is still away.
         wait_until(
             lambda: system.log().count("could not renew in time") >= stopped_before + 8,

@@ -139,9 +139,10 @@ DEPENDENCY_MESSAGES = {
 }
 
 
-def unavailable(message: str) -> ApiError:
-    """503 with Retry-After: a dependency is away, a retry will work."""
-    return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
+def unavailable(message: str, dependency: str | None = None) -> ApiError:
+    """503 with Retry-After: a dependency is away (named in ``details``), a retry will work."""
+    details = {"dependency": dependency} if dependency else None
+    return ApiError(503, "unavailable", message, details, headers={"Retry-After": "1"})
 
 
 def quota_error(request: Request[Any, Any, Any], exc: QuotaExceeded) -> Response[Any]:

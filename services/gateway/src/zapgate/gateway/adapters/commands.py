@@ -51,4 +51,4 @@ class CommandBus:
 
 def _unavailable(exc: Exception) -> ApiError:
     log.warning("command not published: %s", exc or type(exc).__name__)
-    return unavailable("the message bus is unavailable; retry shortly")
+    return unavailable("the message bus is unavailable; retry shortly", "nats")

@@ -24,6 +24,7 @@ from zapgate.gateway.controllers.sessions import (
     Name,
     PageLimit,
     TenantRequest,
+    bus_connected,
     existing,
     tenant_of,
 )
@@ -123,6 +124,7 @@ class CompatController(Controller):
     @get("/status/{name:str}", responses=error_responses(401, 403, 404))
     async def status_path(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
         """The session's status."""
+        bus_connected(gateway)
         return _status(await existing(gateway, tenant_of(request), name))
 
     @get("/status", responses=error_responses(400, 401, 403, 404, 422))
@@ -130,6 +132,7 @@ class CompatController(Controller):
         self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery = None
     ) -> dict[str, Any]:
         """``GET /status?sessionId=``."""
+        bus_connected(gateway)
         return _status(await existing(gateway, tenant_of(request), _valid(_session_id(None, session_id))))
 
     @post("/send-message", status_code=200, responses=error_responses(400, 401, 403, 404, 409, 422, 503))
@@ -168,6 +171,7 @@ class CompatController(Controller):
         self, gateway: GatewayDep, request: TenantRequest, limit: PageLimit = 100, after: AfterName = None
     ) -> dict[str, Any]:
         """The tenant's sessions with their status, by name (``limit`` and ``after`` page them)."""
+        bus_connected(gateway)
         rows = await gateway.sessions_repo.list(tenant_of(request), limit, after)
         return {"success": True, "sessions": [_status(r) for r in rows]}
 

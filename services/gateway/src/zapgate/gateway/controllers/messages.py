@@ -171,8 +171,12 @@ class MessageController(Controller):
             reply = await gateway.nats.nc.request(
                 subject, json.dumps({"chat": chat}).encode(), timeout=EXISTS_TIMEOUT
             )
-        except (NatsUnavailable, NoRespondersError, NatsTimeout):
-            raise unavailable("no worker is answering for this session; retry shortly") from None
+        except NatsUnavailable:
+            raise unavailable("the message bus is unavailable; retry shortly", "nats") from None
+        except (NoRespondersError, NatsTimeout):
+            raise unavailable(
+                "no worker is answering for this session; retry shortly", "session-worker"
+            ) from None
         answer: dict[str, Any] = json.loads(reply.data)
         if "error" in answer:
             raise ApiError(409, "conflict", f"session {name!r}: {answer['error']}")
@@ -228,7 +232,7 @@ class MessageController(Controller):
         try:
             js = gateway.nats.js
         except NatsUnavailable:
-            raise unavailable("the message bus is unavailable; retry shortly") from None
+            raise unavailable("the message bus is unavailable; retry shortly", "nats") from None
         page, following = await read_page(js, tenant, name, after, limit)
         return DeliveryPage(items=[Delivery(**asdict(r)) for r in page], next=following)
 
@@ -247,7 +251,7 @@ class MessageController(Controller):
         try:
             found = await gateway.media.get(tenant_of(request), media_id)
         except NatsUnavailable:
-            raise unavailable("the media store is unavailable; retry shortly") from None
+            raise unavailable("the media store is unavailable; retry shortly", "nats") from None
         if found is None:
             raise ApiError(404, "not_found", f"media {media_id!r} not found")
         data, mimetype, filename = found

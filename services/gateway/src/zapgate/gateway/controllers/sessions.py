@@ -66,6 +66,13 @@ def tenant_of(request: TenantRequest) -> str:
     return tenant
 
 
+def bus_connected(gateway: GatewayDep) -> None:
+    """503 naming the message bus while it is away: a session's status is projected from the
+    workers' events, so what the database holds then is stale (the workers stop their sessions
+    when they lose the bus)."""
+    gateway.nats.nc  # noqa: B018 - raises NatsUnavailable (503) when disconnected
+
+
 async def existing(gateway: GatewayDep, tenant: str, name: str) -> SessionRow:
     """The tenant's session, or 404."""
     row = await gateway.sessions_repo.get(tenant, name)
@@ -111,12 +118,15 @@ class SessionController(Controller):
         self, gateway: GatewayDep, request: TenantRequest, limit: PageLimit = 100, after: AfterName = None
     ) -> list[Session]:
         """The tenant's sessions by name, a page at a time: pass the last name as ``after`` for the
-        next page; a page shorter than ``limit`` is the last."""
+        next page; a page shorter than ``limit`` is the last. 503 while the message bus is away
+        (the statuses would be stale)."""
+        bus_connected(gateway)
         return [to_session(r) for r in await gateway.sessions_repo.list(tenant_of(request), limit, after)]
 
     @get("/{name:str}", responses=error_responses(401, 403, 404))
     async def get_session(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> Session:
-        """One session with its live status."""
+        """One session with its live status (503 while the message bus is away: it would be stale)."""
+        bus_connected(gateway)
         return to_session(await existing(gateway, tenant_of(request), name))
 
     @patch("/{name:str}", responses=error_responses(401, 403, 404, 422, 503))
