@@ -75,6 +75,7 @@ class ServerProcess:
 def start_nats(store: Path, port: int | None = None) -> ServerProcess:
     """A JetStream nats-server with file storage in ``store`` (on a free port unless given)."""
     port = port or free_port()
+    store.parent.mkdir(parents=True, exist_ok=True)
     log = open(store.parent / "nats.log", "ab")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
