@@ -133,3 +133,48 @@ def test_admin_key_is_generated_once_and_kept(tmp_path: Path, nats_url: str, emp
         assert (data_dir / "admin_key").read_text().strip() == key
     finally:
         again.stop()
+
+
+def metric(text: str, name: str) -> float:
+    """The sum of a metric's samples in a Prometheus text exposition."""
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M))
+
+
+def test_every_service_exposes_metrics_that_move(system: System) -> None:
+    workers = {
+        n: u.replace("/health", "/metrics")
+        for n, u in system.info["health"].items()
+        if n.startswith("worker")
+    }
+
+    def scrape() -> dict[str, str]:
+        return {name: httpx.get(url, timeout=5).text for name, url in workers.items()}
+
+    # Every partition is held by one worker or the other (64 by default), leases are renewed.
+    wait_until(
+        lambda: sum(metric(t, "zapgate_partitions_held") for t in scrape().values()) == 64, 30,
+        "the partitions to be held",
+    )  # fmt: skip
+    wait_until(
+        lambda: all(metric(t, "zapgate_lease_renewal_seconds_count") > 0 for t in scrape().values()), 30,
+        "lease renewals to be measured",
+    )  # fmt: skip
+    before = sum(metric(t, "zapgate_commands_total") for t in scrape().values())
+    admin = {"X-Api-Key": system.admin_key}
+    key = {
+        "X-Api-Key": httpx.post(
+            f"{system.url}/api/v1/tenants", json={"name": "metrics"}, headers=admin
+        ).json()["api_key"]
+    }
+    httpx.post(f"{system.url}/api/v1/sessions", json={"name": "m"}, headers=key)
+    assert httpx.post(f"{system.url}/api/v1/sessions/m/start", headers=key).status_code == 202
+    wait_until(
+        lambda: sum(metric(t, "zapgate_commands_total") for t in scrape().values()) > before, 30,
+        "the start command to be counted",
+    )  # fmt: skip
+    gateway = httpx.get(f"{system.url}/metrics", headers=admin).text
+    assert metric(gateway, "zapgate_requests_total") > 0
+    wait_until(
+        lambda: 'status="SCAN_QR"' in httpx.get(f"{system.url}/metrics", headers=admin).text, 30,
+        "the session to show in zapgate_sessions",
+    )  # fmt: skip

@@ -87,3 +87,32 @@ async def test_another_origin_is_refused_in_the_error_shape(crm_client: AsyncTes
     assert "ZAPGATE_CORS_ORIGINS" in error["message"]
     read = await crm_client.get("/api/v1/sessions", headers={**key, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in read.headers  # the browser keeps the answer from the page
+
+
+async def test_metrics_need_the_admin_key_and_count_requests_by_route(client: AsyncTestClient) -> None:
+    from test_gateway_api import ADMIN
+
+    _, key = await tenant_with_sessions(client, "main")
+    assert_error(await client.get("/metrics", headers=key), 403, "forbidden")  # not for tenants
+    assert_error(await client.get("/metrics"), 401, "unauthorized")
+
+    def count(text: str, path: str, status: str) -> float:
+        pattern = rf'^zapgate_requests_total\{{[^}}]*path="{re.escape(path)}"[^}}]*status_code="{status}"[^}}]*\}} (\S+)$'
+        return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+
+    before = (await client.get("/metrics", headers={"X-Api-Key": ADMIN})).text
+    for _ in range(3):
+        assert (await client.get("/api/v1/sessions/main", headers=key)).status_code == 200
+    await client.get("/api/v1/sessions/nope", headers=key)
+    scraped = await client.get("/metrics", headers={"X-Api-Key": ADMIN})
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    after = scraped.text
+    # By route template: one series for every session name, so tenants' names never show.
+    assert (
+        count(after, "/api/v1/sessions/{name}", "200") - count(before, "/api/v1/sessions/{name}", "200") == 3
+    )
+    assert (
+        count(after, "/api/v1/sessions/{name}", "404") - count(before, "/api/v1/sessions/{name}", "404") == 1
+    )
+    assert 'zapgate_sessions{status="STOPPED",worker=""}' in after
+    assert "zapgate_websocket_clients 0.0" in after

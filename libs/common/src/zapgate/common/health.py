@@ -1,4 +1,5 @@
-"""A tiny HTTP server answering ``/health`` and ``/ready`` for services without an HTTP API."""
+"""A tiny HTTP server answering ``/health``, ``/ready`` and ``/metrics`` for services without an
+HTTP API."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+
+from zapgate.common.metrics import exposition
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,15 @@ class HealthServer:
             parts = request_line.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
             body: dict[str, object]
+            if path == "/metrics":
+                payload, content_type = exposition()
+                writer.write(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+                    f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+                    + payload
+                )
+                await writer.drain()
+                return
             if path == "/health":
                 status, body = 200, {"status": "ok", "service": self.service}
             elif path == "/ready":

@@ -74,7 +74,7 @@ class Service:
         )
         await self.on_start()
         if self.settings.health_port is not None:
-            await self.health.start("127.0.0.1", self.settings.health_port)
+            await self.health.start(self.settings.health_host, self.settings.health_port)
         log.info("%s %s started", self.name, self.settings.worker_id)
 
     async def stop(self) -> None:

@@ -38,6 +38,9 @@ class CommonSettings(BaseSettings):
     sim_speed: float = Field(1.0, gt=0, description="Simulator time factor: 10 runs its timers 10x faster")
     data_dir: Path = Field(Path(".zapgate"), description="Where `make run` keeps embedded servers' data")
     worker_id: str = Field(default_factory=default_worker_id)
+    health_host: str = Field(
+        "127.0.0.1", description="Address of the health port (0.0.0.0 in a container, for the probes)"
+    )
     health_port: int | None = Field(
         None, ge=0, le=65535, description="HTTP port of /health and /ready for non-HTTP services"
     )

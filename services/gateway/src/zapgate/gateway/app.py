@@ -10,12 +10,14 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 
 from zapgate.gateway.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from zapgate.gateway.controllers.compat import CompatController
 from zapgate.gateway.controllers.health import HealthController
 from zapgate.gateway.controllers.me import MeController
 from zapgate.gateway.controllers.messages import MessageController
+from zapgate.gateway.controllers.metrics import MetricsController
 from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
 from zapgate.gateway.controllers.ws import WebSocketController
@@ -34,6 +36,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gateway = GatewayState(settings)
     auth = DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS])
     cors = cors_middleware(settings.cors_origin_list)
+    prometheus = PrometheusConfig(
+        app_name="zapgate-gateway", prefix="zapgate", group_path=True, exclude=["/metrics"]
+    )
     return Litestar(
         route_handlers=[
             HealthController,
@@ -43,9 +48,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MessageController,
             WebSocketController,
             CompatController,
+            MetricsController,
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
-        middleware=[*([cors] if cors is not None else []), OptionsMiddleware(), auth],
+        # Prometheus counts every request by route template (bounded cardinality), 401s included.
+        middleware=[*([cors] if cors is not None else []), OptionsMiddleware(), prometheus.middleware, auth],
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
         state=State({"gateway": gateway}),

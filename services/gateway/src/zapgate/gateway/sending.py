@@ -12,6 +12,7 @@ from typing import IO
 
 from pydantic import TypeAdapter
 
+from zapgate.common import metrics
 from zapgate.common.ids import new_id
 from zapgate.common.messages import AnyContent, MediaContent, MediaRef, SendMessage
 from zapgate.gateway.adapters.media import MediaError, decode_base64, fetch
@@ -139,6 +140,7 @@ async def accept_message(
     except ApiError:
         await _not_published(gateway, tenant, command.id, idempotency_key)
         raise
+    metrics.MESSAGES_ACCEPTED.inc()
     return MessageAccepted(id=command.id, status="queued")
 
 

@@ -7,7 +7,7 @@ import contextlib
 
 from nats.aio.client import Client as NATS
 
-from zapgate.common import broker
+from zapgate.common import broker, metrics
 from zapgate.common.db import make_sessionmaker
 from zapgate.common.service import Service
 from zapgate.session_worker.adapters.lease_loop import LeaseLoop
@@ -95,6 +95,8 @@ class SessionWorker(Service):
             io=io,
         )
         await self._manager.start()
+        manager = self._manager
+        metrics.PARTITIONS_HELD.set_function(lambda: len(manager.held))
         self._host.start_sweeper()
 
     async def on_stop(self) -> None:

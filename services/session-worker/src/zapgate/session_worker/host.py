@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import ValidationError
 
-from zapgate.common import broker, subjects
+from zapgate.common import broker, metrics, subjects
 from zapgate.common.ids import new_id
 from zapgate.common.messages import (
     AnyCommand,
@@ -373,6 +373,10 @@ class SessionHost:
         What is left of a batch when the partition is lost goes back (nak) to its new owner.
         """
         again = sum(1 for msg in msgs if (msg.metadata.num_delivered or 1) > 1)
+        metrics.COMMANDS_PROCESSED.inc(len(msgs))
+        metrics.COMMANDS_REDELIVERED.inc(again)
+        if msgs:
+            metrics.COMMANDS_PENDING.labels(str(part.number)).set(msgs[-1].metadata.num_pending or 0)
         if again:
             # Read by tests and chaos runs, as below: proof that a fault made commands come back.
             log.info("partition %d: %d commands delivered again", part.number, again)
@@ -588,6 +592,7 @@ class SessionHost:
             )
             await msg.nak(delay=retry_delay(msg.metadata.num_delivered or 1))
             return
+        metrics.DEAD_LETTERS.labels(reason).inc()
         tokens = msg.subject.split(".")
         if len(tokens) == 6:
             with contextlib.suppress(ValueError, ValidationError):
@@ -605,7 +610,7 @@ class SessionHost:
 
         Each event's dedup id is its message and status, so a repeat is dropped by the stream.
         """
-        await self._publish_all([(e, status_dedup(e)) for e in events])
+        await self._publish_all([(e, status_dedup(e)) for e in list(events)])
 
     async def publish(self, event: Event) -> None:
         """Publish an event durably (dedup by event id); kept in the spool while NATS is away.
@@ -664,6 +669,9 @@ class SessionHost:
             Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), dedup) for e, dedup in events
         ]
         await self._publish_items(items, PUBLISH_TRIES)
+        for event, _ in events:
+            if isinstance(event, MessageStatusChanged):
+                metrics.MESSAGE_STATUSES.labels(event.status.value).inc()
 
     async def _publish_items(self, batch: Sequence[Spooled], tries: int) -> None:
         """Publish, retrying ``tries`` times with backoff; raises at the end.

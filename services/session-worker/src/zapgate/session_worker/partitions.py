@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
+from zapgate.common import metrics
 from zapgate.session_worker.adapters.lease_loop import LeaseLoop
 from zapgate.session_worker.adapters.leases import LeaseStore, Membership
 from zapgate.session_worker.domain.leases import (
@@ -166,6 +167,8 @@ class PartitionManager:
             return_exceptions=True,
         )
         failed = [r for r in (beat, *renewed) if isinstance(r, BaseException)]
+        if not failed:
+            metrics.LEASE_RENEWAL.observe(self.clock() - sent_at)
         for (partition, lease), revision in zip(held, renewed, strict=True):
             if isinstance(revision, BaseException):
                 continue  # the watchdog stops it if this goes on past its deadline

@@ -17,7 +17,7 @@ from litestar.params import QueryParameter
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 
-from zapgate.common import subjects
+from zapgate.common import metrics, subjects
 from zapgate.gateway.auth import tenant_only
 from zapgate.gateway.cors import websocket_origin_allowed
 from zapgate.gateway.domain.principal import Principal
@@ -205,6 +205,7 @@ class WebSocketController(Controller):
                             await socket.close(CLOSE_REVOKED, "API key revoked")
                     return
                 if overflow.is_set():
+                    metrics.WEBSOCKET_SLOW_CLOSES.inc()
                     # The close frame waits behind what the client has not read; a client that
                     # reads nothing at all gets no close frame, only the end of the handler.
                     with contextlib.suppress(Exception):
