@@ -178,3 +178,42 @@ def test_every_service_exposes_metrics_that_move(system: System) -> None:
         lambda: 'status="SCAN_QR"' in httpx.get(f"{system.url}/metrics", headers=admin).text, 30,
         "the session to show in zapgate_sessions",
     )  # fmt: skip
+
+
+def test_json_logs_carry_the_tenant_session_and_command(
+    nats_url: str, empty_database_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    system = start_system(
+        tmp_path / ".zapgate",
+        {
+            "ZAPGATE_NATS_URL": nats_url,
+            "ZAPGATE_DATABASE_URL": empty_database_url,
+            "ZAPGATE_LOG_FORMAT": "json",
+        },
+    )
+    try:
+        admin = {"X-Api-Key": system.admin_key}
+        created = httpx.post(f"{system.url}/api/v1/tenants", json={"name": "logs"}, headers=admin).json()
+        key = {"X-Api-Key": created["api_key"]}
+        httpx.post(f"{system.url}/api/v1/sessions", json={"name": "j"}, headers=key)
+        start = httpx.post(f"{system.url}/api/v1/sessions/j/start", headers=key).json()
+
+        def lines() -> list[dict]:
+            found = []
+            for line in system.log().splitlines():
+                _, _, rest = line.partition("| ")
+                if rest.startswith("{"):
+                    found.append(json.loads(rest))
+            return found
+
+        wait_until(
+            lambda: any(r.get("command") == start["command_id"] for r in lines()), 30,
+            "a worker line about the start command",
+        )  # fmt: skip
+        about = [r for r in lines() if r.get("command") == start["command_id"]]
+        assert all(r["tenant"] == created["id"] and r["session"] == "j" for r in about)
+        assert {r["service"] for r in lines()} >= {"gateway", "session-worker"}
+    finally:
+        system.stop()

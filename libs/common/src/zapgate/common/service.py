@@ -129,7 +129,7 @@ STOP_STEP = 10.0
 def run(factory: Callable[[], Service]) -> None:
     """Entry point body of a service's console script."""
     service = factory()
-    setup_logging(service.name, service.settings.log_level)
+    setup_logging(service.name, service.settings.log_level, service.settings.log_format)
     # uvloop: the event loop's own overhead (callbacks, socket writes) was a fifth of a busy
     # worker's CPU on asyncio's pure-Python loop.
     uvloop.run(serve(service))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,9 @@ class CommonSettings(BaseSettings):
         None, ge=0, le=65535, description="HTTP port of /health and /ready for non-HTTP services"
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text lines, or one JSON object per line (with tenant, session, command)"
+    )
     nats_connect_timeout: float = Field(5.0, gt=0)
 
     # Bounds of the shared JetStream stores, so one tenant cannot fill the disk of all. nats-server

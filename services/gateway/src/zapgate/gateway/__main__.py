@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
     settings = Settings()
-    setup_logging("gateway", settings.log_level)
+    setup_logging("gateway", settings.log_level, settings.log_format)
     if args.command == "migrate":
         migrate(settings.database_url)
         return

@@ -10,6 +10,7 @@ from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from zapgate.common.logs import bind_for_task
 from zapgate.gateway.adapters.repository import KeyOwner
 from zapgate.gateway.domain.api_keys import hash_key, is_tenant_key, looks_like_key, same_key
 from zapgate.gateway.domain.principal import ADMIN, Principal
@@ -97,11 +98,14 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
                 headers={"Retry-After": str(max(1, int(wait + 0.999)))},
             )  # fmt: skip
         try:
-            return await self._authenticate(state, connection)
+            result = await self._authenticate(state, connection)
         except ApiError as exc:
             if exc.status_code == 401:
                 state.auth_failures.hit(client, time.monotonic())
             raise
+        # The rest of the request logs under its tenant (JSON logs carry it).
+        bind_for_task(tenant=result.user.tenant_id, key=result.user.key_id)
+        return result
 
     @staticmethod
     async def _authenticate(

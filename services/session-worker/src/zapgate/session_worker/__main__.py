@@ -25,12 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "migrate":
         settings = Settings()
-        setup_logging("session-worker", settings.log_level)
+        setup_logging("session-worker", settings.log_level, settings.log_format)
         migrate(settings.database_url)
         return
     if args.command == "rewrap":
         settings = Settings()
-        setup_logging("session-worker", settings.log_level)
+        setup_logging("session-worker", settings.log_level, settings.log_format)
         print(json.dumps(asdict(asyncio.run(_rewrap(settings)))))
         return
     run(lambda: create_app(Settings()))

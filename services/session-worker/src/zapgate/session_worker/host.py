@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from zapgate.common import broker, metrics, subjects
 from zapgate.common.ids import new_id
+from zapgate.common.logs import bind
 from zapgate.common.messages import (
     AnyCommand,
     AnyContent,
@@ -482,7 +483,12 @@ class SessionHost:
         await msg.ack()
 
     async def execute(self, part: Partition, command: AnyCommand) -> None:
-        """Carry out one valid command."""
+        """Carry out one valid command (its lines logged with its tenant, session and id)."""
+        with bind(tenant=command.tenant, session=command.session, command=command.id):
+            log.info("%s on partition %d", type(command).__name__, part.number)  # lifecycle: rare
+            await self._execute(part, command)
+
+    async def _execute(self, part: Partition, command: AnyCommand) -> None:
         tenant, session = command.tenant, command.session
         if isinstance(command, StartSession | RestartSession):
             self._restarts.pop((tenant, session), None)
