@@ -24,6 +24,7 @@ from zapgate.gateway.controllers.ws import WebSocketController
 from zapgate.gateway.cors import OptionsMiddleware, cors_middleware
 from zapgate.gateway.domain.quotas import QuotaExceeded
 from zapgate.gateway.errors import http_error, internal_error, quota_error
+from zapgate.gateway.openapi import StrictBodiesSchemaPlugin, operation_id
 from zapgate.gateway.settings import Settings
 from zapgate.gateway.state import GatewayState, provide_gateway
 
@@ -71,7 +72,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 }
             ),
             security=[{"ApiKey": []}, {"Bearer": []}],
+            operation_id_creator=operation_id,
         ),
+        plugins=[StrictBodiesSchemaPlugin()],
         debug=False,
         # Our own handler: Litestar's default logs through a queue thread, whose last records are
         # lost when uvicorn re-raises SIGTERM at exit.

@@ -51,18 +51,20 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries documenting the error shape for the given statuses.
 
     503 is always among them: every route reads the database (authentication does), so any
-    of them can find a dependency away; 405 too (another method on the path); 429 with 401, as
-    failed authentication is limited.
+    of them can find a dependency away; 405 too (another method on the path), and 400 (a
+    request that cannot be read: Litestar would otherwise document its own body for it); 429
+    with 401, as failed authentication is limited.
     """
     from zapgate.gateway.schemas import ErrorBody
 
-    documented = {*statuses, 405, 503}
+    documented = {*statuses, 400, 405, 503}
     if 401 in documented:
         documented.add(429)  # too many failed authentications from the client's address
     return {
         status: ResponseSpec(
             data_container=ErrorBody,
             description=DESCRIPTIONS.get(status, CODES.get(status, "error").replace("_", " ")),
+            generate_examples=False,
         )
         for status in sorted(documented)
     }
@@ -73,12 +75,17 @@ def public_responses(*statuses: int) -> dict[int, ResponseSpec]:
     from zapgate.gateway.schemas import ErrorBody
 
     return {
-        status: ResponseSpec(data_container=ErrorBody, description=DESCRIPTIONS.get(status, CODES[status]))
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            description=DESCRIPTIONS.get(status, CODES[status]),
+            generate_examples=False,
+        )
         for status in sorted({*statuses, 405})
     }
 
 
 DESCRIPTIONS = {
+    400: "a body that is not JSON, or a request that cannot be read",
     405: "the path does not take this method; the Allow header lists those it takes",
     507: "the media store is full for every tenant; retry later (the tenant's quota was not charged)",
     403: "the key may not do this, or a tenant quota is reached (`quota_exceeded`: details name it)",

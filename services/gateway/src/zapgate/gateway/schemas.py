@@ -143,7 +143,11 @@ class ErrorDetail(Response):
 
     code: str = Field(description="Stable machine-readable code, e.g. validation_error")
     message: str
-    details: Any | None = None
+    details: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        None,
+        description="Which fields were wrong (a list of {key, message, source}), or facts of the error "
+        "(the quota and its limit, the dependency that is away)",
+    )
 
 
 class ErrorBody(Response):
@@ -174,7 +178,7 @@ class Session(Response):
     phone: str | None
     worker: str | None = Field(description="The worker process (host:pid) running it")
     partition: int
-    config: dict[str, Any]
+    config: SessionConfig
     created_at: datetime
     updated_at: datetime
 

@@ -110,25 +110,25 @@ class CompatController(Controller):
         return body
 
     @get("/qr/{name:str}", responses=error_responses(401, 403, 422, 503))
-    async def qr_path(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
+    async def legacy_qr(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
         """The session's QR code as a data URL (``qr`` is null until one is shown); starts it if needed."""
         return await self._qr(gateway, tenant_of(request), _valid(name))
 
     @get("/qr", responses=error_responses(400, 401, 403, 422, 503))
-    async def qr_query(
+    async def legacy_qr_query(
         self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery = None
     ) -> dict[str, Any]:
         """``GET /qr?sessionId=``."""
         return await self._qr(gateway, tenant_of(request), _valid(_session_id(None, session_id)))
 
     @get("/status/{name:str}", responses=error_responses(401, 403, 404))
-    async def status_path(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
+    async def legacy_status(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
         """The session's status."""
         bus_connected(gateway)
         return _status(await existing(gateway, tenant_of(request), name))
 
     @get("/status", responses=error_responses(400, 401, 403, 404, 422))
-    async def status_query(
+    async def legacy_status_query(
         self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery = None
     ) -> dict[str, Any]:
         """``GET /status?sessionId=``."""
@@ -136,7 +136,7 @@ class CompatController(Controller):
         return _status(await existing(gateway, tenant_of(request), _valid(_session_id(None, session_id))))
 
     @post("/send-message", status_code=200, responses=error_responses(400, 401, 403, 404, 409, 422, 503))
-    async def send_message(
+    async def legacy_send_message(
         self, data: JSONBody[LegacySend], gateway: GatewayDep, request: TenantRequest,
         idempotency_key: IdempotencyKey = None,
     ) -> dict[str, Any]:  # fmt: skip
@@ -155,19 +155,21 @@ class CompatController(Controller):
         return {"success": True, "sessionId": name, "command_id": command_id}
 
     @post("/reconnect/{name:str}", status_code=200, responses=error_responses(401, 403, 404, 503))
-    async def reconnect_path(self, name: Name, gateway: GatewayDep, request: TenantRequest) -> dict[str, Any]:
+    async def legacy_reconnect_path(
+        self, name: Name, gateway: GatewayDep, request: TenantRequest
+    ) -> dict[str, Any]:
         """Restart the session (no new QR if it is paired)."""
         return await self._reconnect(gateway, tenant_of(request), name)
 
     @post("/reconnect", status_code=200, responses=error_responses(400, 401, 403, 404, 422, 503))
-    async def reconnect_body(
+    async def legacy_reconnect(
         self, data: JSONBody[LegacyReconnect], gateway: GatewayDep, request: TenantRequest
     ) -> dict[str, Any]:
         """``POST /reconnect {"sessionId"}``."""
         return await self._reconnect(gateway, tenant_of(request), data.sessionId)
 
     @get("/sessions", responses=error_responses(401, 403, 422))
-    async def sessions(
+    async def legacy_sessions(
         self, gateway: GatewayDep, request: TenantRequest, limit: PageLimit = 100, after: AfterName = None
     ) -> dict[str, Any]:
         """The tenant's sessions with their status, by name (``limit`` and ``after`` page them)."""

@@ -21,7 +21,7 @@ class MeController(Controller):
     tags = ["tenants"]
 
     @get("/", guards=[tenant_only], responses=error_responses(401, 403))
-    async def me(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> Tenant:
+    async def get_me(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> Tenant:
         """The tenant that owns the key."""
         principal = request.user
         assert principal.tenant_id is not None

@@ -72,7 +72,7 @@ class MessageController(Controller):
         "/sessions/{name:str}/messages", status_code=202,
         responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503, 507),
     )  # fmt: skip
-    async def send(
+    async def send_message(
         self, name: Name, data: JSONBody[SendBody], gateway: GatewayDep, request: TenantRequest,
         idempotency_key: IdempotencyKey = None,
     ) -> MessageAccepted:  # fmt: skip
@@ -84,7 +84,7 @@ class MessageController(Controller):
         return await accept_message(gateway, tenant_of(request), name, data.root, idempotency_key)
 
     @get("/sessions/{name:str}/messages", responses=error_responses(401, 403, 404, 422))
-    async def history(
+    async def list_messages(
         self, name: Name, gateway: GatewayDep, request: TenantRequest,
         chat: Annotated[str | None, QueryParameter(max_length=128)] = None,
         direction: Annotated[Literal["in", "out"] | None, QueryParameter()] = None,
@@ -112,7 +112,7 @@ class MessageController(Controller):
         return to_view(row)
 
     @get("/sessions/{name:str}/chats", responses=error_responses(401, 403, 404))
-    async def chats(
+    async def list_chats(
         self, name: Name, gateway: GatewayDep, request: TenantRequest,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[ChatView]:  # fmt: skip
@@ -126,7 +126,7 @@ class MessageController(Controller):
         ]  # fmt: skip
 
     @get("/sessions/{name:str}/contacts", responses=error_responses(401, 403, 404))
-    async def contacts(
+    async def list_contacts(
         self, name: Name, gateway: GatewayDep, request: TenantRequest,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[ContactView]:  # fmt: skip
@@ -158,7 +158,7 @@ class MessageController(Controller):
         "/sessions/{name:str}/contacts/{phone:str}/exists",
         responses=error_responses(401, 403, 404, 409, 422, 503),
     )  # fmt: skip
-    async def exists(
+    async def check_number(
         self, name: Name, phone: Annotated[str, PathParameter(max_length=32)], gateway: GatewayDep,
         request: TenantRequest,
     ) -> NumberExists:  # fmt: skip
@@ -241,7 +241,7 @@ class MessageController(Controller):
         responses=error_responses(401, 403, 404),
         media_type="application/octet-stream",
     )
-    async def media(
+    async def get_media(
         self,
         media_id: Annotated[str, PathParameter(pattern=ID_PATTERN)],
         gateway: GatewayDep,

@@ -23,7 +23,7 @@ class MetricsController(Controller):
         "/", guards=[admin_only], media_type="text/plain; version=0.0.4; charset=utf-8",
         responses=error_responses(401, 403),
     )  # fmt: skip
-    async def scrape(self, gateway: GatewayDep) -> Response[bytes]:
+    async def get_metrics(self, gateway: GatewayDep) -> Response[bytes]:
         """Metrics in the Prometheus text format: HTTP requests by route and status, sessions by
         status and worker (all tenants together), WebSocket clients, accepted sends."""
         query = select(SessionRow.status, SessionRow.worker, func.count()).group_by(

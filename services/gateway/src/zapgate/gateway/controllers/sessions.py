@@ -14,6 +14,7 @@ from zapgate.common.messages import (
     LogoutSession,
     RequestPairingCode,
     RestartSession,
+    SessionConfig,
     SimulateCodeEntry,
     SimulateScan,
     StartSession,
@@ -26,6 +27,7 @@ from zapgate.gateway.auth import tenant_only
 from zapgate.gateway.domain import qr
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
+from zapgate.gateway.openapi import QrOperation
 from zapgate.gateway.schemas import (
     CodeEntry,
     CommandAccepted,
@@ -54,7 +56,7 @@ def to_session(row: SessionRow) -> Session:
     """Row to response body."""
     return Session(
         name=row.name, engine=row.engine, status=row.status, desired=row.desired, reason=row.reason,
-        phone=row.phone, worker=row.worker, partition=row.partition, config=row.config,
+        phone=row.phone, worker=row.worker, partition=row.partition, config=SessionConfig.model_validate(row.config),
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
@@ -99,7 +101,7 @@ class SessionController(Controller):
     guards = [tenant_only]
 
     @post("/", status_code=201, responses=error_responses(401, 403, 409, 422))
-    async def create(
+    async def create_session(
         self, data: JSONBody[SessionCreate], gateway: GatewayDep, request: TenantRequest
     ) -> Session:
         """Create a session (stopped); start it with POST .../start."""
@@ -179,28 +181,28 @@ class SessionController(Controller):
         return CommandAccepted(command_id=record.command_id)
 
     @post("/{name:str}/start", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
-    async def start(
+    async def start_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Start (and keep starting after any restart) until stopped."""
         return await self._lifecycle(gateway, request, name, StartSession, "started", idempotency_key)
 
     @post("/{name:str}/stop", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
-    async def stop(
+    async def stop_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Stop, keeping the credentials."""
         return await self._lifecycle(gateway, request, name, StopSession, "stopped", idempotency_key)
 
     @post("/{name:str}/restart", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
-    async def restart(
+    async def restart_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Stop then start."""
         return await self._lifecycle(gateway, request, name, RestartSession, "started", idempotency_key)
 
     @post("/{name:str}/logout", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
-    async def logout(
+    async def logout_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Unlink the device and remove its credentials."""
@@ -209,7 +211,7 @@ class SessionController(Controller):
     @post(
         "/{name:str}/pairing-code", status_code=202, responses=error_responses(401, 403, 404, 409, 422, 503)
     )
-    async def pairing_code(
+    async def request_pairing_code(
         self, name: Name, data: JSONBody[PairingRequest], gateway: GatewayDep, request: TenantRequest
     ) -> CommandAccepted:
         """Ask for a pairing code while the session waits to be linked (``SCAN_QR``, else 409).
@@ -259,10 +261,11 @@ class SessionController(Controller):
 
     @get(
         "/{name:str}/qr",
-        responses=error_responses(401, 403, 404, 409),
+        responses=error_responses(401, 403, 404, 409, 422),
         media_type="image/png",
+        operation_class=QrOperation,
     )
-    async def qr_code(
+    async def get_qr(
         self,
         name: Name,
         gateway: GatewayDep,

@@ -110,7 +110,7 @@ class TenantController(Controller):
         return await quotas_of(gateway, tenant_id)
 
     @post("/{tenant_id:str}/api-keys", status_code=201, responses=error_responses(401, 403, 404))
-    async def create_key(
+    async def create_api_key(
         self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> ApiKeyCreated:
         """Issue another key for the tenant (shown once); 403 ``quota_exceeded`` past its api_keys quota."""
@@ -119,7 +119,7 @@ class TenantController(Controller):
         return ApiKeyCreated(id=key.id, api_key=key.api_key, prefix=key.prefix, created_at=key.created_at)
 
     @get("/{tenant_id:str}/api-keys", responses=error_responses(401, 404))
-    async def list_keys(
+    async def list_api_keys(
         self, tenant_id: TenantId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> list[ApiKey]:
         """The tenant's live keys (ids and prefixes only)."""
@@ -128,7 +128,7 @@ class TenantController(Controller):
         return [ApiKey(id=r.id, prefix=r.prefix, created_at=r.created_at) for r in rows]
 
     @delete("/{tenant_id:str}/api-keys/{key_id:str}", status_code=204, responses=error_responses(401, 404))
-    async def revoke_key(
+    async def revoke_api_key(
         self, tenant_id: TenantId, key_id: KeyId, gateway: GatewayDep, request: Request[Principal, Any, Any]
     ) -> None:
         """Revoke a key; it gets 401 from then on, on every gateway replica."""

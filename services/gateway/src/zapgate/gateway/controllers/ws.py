@@ -91,7 +91,7 @@ class WebSocketController(Controller):
     tags = ["events"]
 
     @post("/tickets", guards=[tenant_only], status_code=201, responses=error_responses(401, 403, 429, 503))
-    async def ticket(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> WsTicket:
+    async def create_ws_ticket(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> WsTicket:
         """A ticket for browsers, which cannot set headers on a WebSocket (expires in 60 s, used once).
 
         A tenant mints at most its ``tickets_per_minute`` quota a minute on each gateway (429).

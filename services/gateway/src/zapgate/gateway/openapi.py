@@ -1,0 +1,73 @@
+"""What the OpenAPI document says beyond Litestar's defaults: operation ids that read well, and
+request bodies that refuse unknown fields saying so (``additionalProperties: false``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
+from litestar.plugins.pydantic import PydanticSchemaPlugin
+from pydantic import RootModel
+from litestar.typing import FieldDefinition
+
+
+def operation_id(handler: HTTPRouteHandler, method: Any, path: list[Any]) -> str:
+    """The handler's own name (``send_message``, ``get_session``): each is unique in the app."""
+    return handler.handler_name
+
+
+class StrictBodiesSchemaPlugin(PydanticSchemaPlugin):
+    """Litestar's pydantic schemas, with ``additionalProperties: false`` where the model forbids
+    extra fields, as the server does (422 for an unknown field)."""
+
+    @classmethod
+    def for_pydantic_model(cls, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        """The component schema of a model; a RootModel is its root's schema (the body is the
+        union itself, not an object with a ``root`` field)."""
+        model = field_definition.annotation
+        if isinstance(model, type) and issubclass(model, RootModel):
+            root = FieldDefinition.from_annotation(model.model_fields["root"].annotation)
+            return cast(Schema, schema_creator.for_field_definition(root))
+        schema = super().for_pydantic_model(field_definition, schema_creator)
+        if getattr(model, "model_config", {}).get("extra") == "forbid":
+            schema.additional_properties = False
+        return schema
+
+
+def _object(properties: dict[str, Schema | Reference], title: str) -> Schema:
+    return Schema(type=OpenAPIType.OBJECT, properties=properties, required=sorted(properties), title=title)
+
+
+@dataclass
+class QrOperation(Operation):
+    """``GET .../qr`` answers in the content type ``?format=`` asks for: all four are documented."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if not isinstance(ok, OpenAPIResponse):
+            return
+        string = Schema(type=OpenAPIType.STRING)
+        raw = _object(
+            {"value": string, "index": Schema(type=OpenAPIType.INTEGER),
+             "expires_at": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME)},
+            "QrRaw",
+        )  # fmt: skip
+        data_url = _object({"data_url": string}, "QrDataUrl")
+        ok.description = "the QR code: PNG (`format=image`), SVG (`svg`), or JSON (`raw`, `base64`)"
+        ok.content = {
+            "image/png": OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            ),
+            "image/svg+xml": OpenAPIMediaType(schema=string),
+            "application/json": OpenAPIMediaType(schema=Schema(one_of=[raw, data_url])),
+        }
