@@ -17,8 +17,8 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.plugins.pydantic import PydanticSchemaPlugin
-from pydantic import RootModel
 from litestar.typing import FieldDefinition
+from pydantic import RootModel
 
 
 def operation_id(handler: HTTPRouteHandler, method: Any, path: list[Any]) -> str:
