@@ -86,6 +86,27 @@ def start_nats(store: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess(f"nats://127.0.0.1:{port}", proc)
 
 
+def start_nats_cluster(root: Path, size: int = 3) -> dict[str, ServerProcess]:
+    """``size`` clustered JetStream servers on loopback, by server name (n1, n2, ...)."""
+    ports = [(free_port(), free_port()) for _ in range(size)]
+    routes = ",".join(f"nats://127.0.0.1:{cluster}" for _, cluster in ports)
+    servers: dict[str, ServerProcess] = {}
+    for n, (client, cluster) in enumerate(ports, start=1):
+        store = root / f"n{n}" / "store"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        log = open(store.parent / "nats.log", "ab")  # noqa: SIM115 - lives as long as the server
+        proc = subprocess.Popen(
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(client), "-js", "-sd", str(store),
+             "--server_name", f"n{n}", "--cluster_name", "zg", "--cluster", f"nats://127.0.0.1:{cluster}",
+             "--routes", routes],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        servers[f"n{n}"] = ServerProcess(f"nats://127.0.0.1:{client}", proc)
+    for server in servers.values():
+        wait_until(lambda server=server: port_open(server.port), 20, "a cluster node to listen")
+    return servers
+
+
 def start_postgres(data_dir: Path, port: int | None = None) -> ServerProcess:
     """PostgreSQL 16 from the pgserver wheel (on a free port unless given); URL of its ``postgres`` database."""
     pg = Postgres(data_dir)

@@ -248,3 +248,13 @@ def test_the_compose_services_start_a_working_system_from_an_empty_database(
         httpx.post(f"{deployment.gateway_url}/api/v1/sessions/w/start", headers=key)
         frame = json.loads(ws.recv(timeout=30))
         assert frame["session"] == "w" and frame["type"].startswith("session.")
+
+
+def test_the_nats_cluster_configuration_is_valid() -> None:
+    from helpers import nats_server_binary
+
+    done = subprocess.run(
+        [nats_server_binary(), "-c", str(K8S / "nats.conf"), "-t"], capture_output=True, text=True, timeout=30,
+        env={**os.environ, "POD_NAME": "zapgate-nats-0"},
+    )  # fmt: skip
+    assert done.returncode == 0 and "is valid" in done.stdout + done.stderr, done.stdout + done.stderr

@@ -75,6 +75,7 @@ def stream_configs(settings: CommonSettings) -> list[js_api.StreamConfig]:
             max_msg_size=MAX_COMMAND_SIZE,
             max_bytes=settings.commands_max_bytes,
             discard=js_api.DiscardPolicy.NEW,
+            num_replicas=settings.nats_replicas,
         ),
         js_api.StreamConfig(
             name=subjects.EVENTS_STREAM,
@@ -85,6 +86,7 @@ def stream_configs(settings: CommonSettings) -> list[js_api.StreamConfig]:
             max_age=settings.events_max_age,
             max_bytes=settings.events_max_bytes,
             discard=js_api.DiscardPolicy.OLD,
+            num_replicas=settings.nats_replicas,
         ),
         js_api.StreamConfig(
             name=subjects.DLQ_STREAM,
@@ -94,6 +96,7 @@ def stream_configs(settings: CommonSettings) -> list[js_api.StreamConfig]:
             max_age=DLQ_MAX_AGE,
             max_bytes=settings.dlq_max_bytes,
             discard=js_api.DiscardPolicy.OLD,
+            num_replicas=settings.nats_replicas,
         ),
     ]
 
@@ -109,12 +112,13 @@ async def _ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> N
     await js.update_stream(config)
 
 
-async def _ensure_kv(js: JetStreamContext, bucket: str, ttl: float) -> None:
+async def _ensure_kv(js: JetStreamContext, bucket: str, ttl: float, replicas: int = 1) -> None:
     config = js_api.KeyValueConfig(
         bucket=bucket,
         history=1,
         ttl=ttl,
         storage=js_api.StorageType.FILE,
+        replicas=replicas,
         # An expired key leaves a marker, so watchers see expiry as a delete.
         limit_marker_ttl=max(1.0, ttl),
     )
@@ -130,6 +134,7 @@ async def _ensure_kv(js: JetStreamContext, bucket: str, ttl: float) -> None:
         max_age=ttl,
         duplicate_window=min(DUPLICATE_WINDOW, ttl),
         subject_delete_marker_ttl=max(1.0, ttl),
+        num_replicas=replicas,
     )
     await js.update_stream(updated)
     log.info("updated bucket %s to ttl=%ss", bucket, ttl)
@@ -159,8 +164,8 @@ async def ensure_topology(js: JetStreamContext, settings: CommonSettings) -> Non
 async def _ensure_all(js: JetStreamContext, settings: CommonSettings) -> None:
     for config in stream_configs(settings):
         await _ensure_stream(js, config)
-    await _ensure_kv(js, subjects.LEASES_BUCKET, settings.lease_ttl)
-    await _ensure_kv(js, subjects.WORKERS_BUCKET, settings.lease_ttl)
+    await _ensure_kv(js, subjects.LEASES_BUCKET, settings.lease_ttl, settings.nats_replicas)
+    await _ensure_kv(js, subjects.WORKERS_BUCKET, settings.lease_ttl, settings.nats_replicas)
     await _ensure_object_store(js, settings)
 
 
@@ -173,6 +178,7 @@ async def _ensure_object_store(js: JetStreamContext, settings: CommonSettings) -
                 storage=js_api.StorageType.FILE,
                 max_bytes=settings.media_store_max_bytes,
                 ttl=settings.media_max_age,
+                replicas=settings.nats_replicas,
             ),
         )
         return
@@ -180,7 +186,10 @@ async def _ensure_object_store(js: JetStreamContext, settings: CommonSettings) -
         pass  # exists with other limits
     info = await js.stream_info(f"OBJ_{subjects.MEDIA_BUCKET}")
     wanted = dataclasses.replace(
-        info.config, max_bytes=settings.media_store_max_bytes, max_age=settings.media_max_age
+        info.config,
+        max_bytes=settings.media_store_max_bytes,
+        max_age=settings.media_max_age,
+        num_replicas=settings.nats_replicas,
     )
     if wanted != info.config:
         await js.update_stream(wanted)

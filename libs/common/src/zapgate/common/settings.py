@@ -26,6 +26,12 @@ class CommonSettings(BaseSettings):
         "postgresql+asyncpg://postgres@127.0.0.1:5432/zapgate",
         description="PostgreSQL URL; postgresql:// is accepted and driven by asyncpg",
     )
+    nats_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Replicas of every stream, KV bucket and object store (3 on a NATS cluster)",
+    )
     partitions: int = Field(64, ge=1, le=1000, description="P: command partitions, fixed per deployment")
     lease_ttl: float = Field(10.0, ge=1.0, le=300.0, description="Partition lease TTL in seconds")
     secret_key: SecretStr | None = Field(None, description="Key that encrypts session credentials")

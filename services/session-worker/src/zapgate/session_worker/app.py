@@ -62,7 +62,7 @@ class SessionWorker(Service):
         """Bootstrap the topology (idempotent), then start claiming partitions."""
         await broker.ensure_topology(self.js, self.settings)
         worker_id = self.settings.worker_id
-        self._network = await SimNetwork.open(self.js)
+        self._network = await SimNetwork.open(self.js, self.settings.nats_replicas)
         sessions = make_sessionmaker(self.engine)
         self._host = SessionHost(
             self.nc,

@@ -60,7 +60,12 @@ class NatsLink:
                 nc = await broker.connect(self.settings, "gateway")
                 await broker.ensure_topology(nc.jetstream(), self.settings)
                 revoked = await nc.jetstream().create_key_value(
-                    js_api.KeyValueConfig(bucket=subjects.REVOKED_KEYS_BUCKET, history=1, ttl=REVOCATION_TTL)
+                    js_api.KeyValueConfig(
+                        bucket=subjects.REVOKED_KEYS_BUCKET,
+                        history=1,
+                        ttl=REVOCATION_TTL,
+                        replicas=self.settings.nats_replicas,
+                    )
                 )
                 self._revoked = revoked
                 self._watch = asyncio.create_task(self._watch_revocations(revoked), name="revocations")

@@ -40,7 +40,9 @@ class TicketStore:
     async def _kv(self) -> KeyValue:
         if self._bucket is None:  # created once, not per handshake
             self._bucket = await self.link.js.create_key_value(
-                js_api.KeyValueConfig(bucket=BUCKET, history=1, ttl=TICKET_TTL)
+                js_api.KeyValueConfig(
+                    bucket=BUCKET, history=1, ttl=TICKET_TTL, replicas=self.link.settings.nats_replicas
+                )
             )
         return self._bucket
 

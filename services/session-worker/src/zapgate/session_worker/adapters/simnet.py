@@ -45,10 +45,10 @@ class SimNetwork:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, js: JetStreamContext) -> SimNetwork:
+    async def open(cls, js: JetStreamContext, replicas: int = 1) -> SimNetwork:
         """Create or bind the bucket and start watching it."""
-        kv = await js.create_key_value(js_api.KeyValueConfig(bucket=BUCKET, history=1))
-        await broker_stream(js)
+        kv = await js.create_key_value(js_api.KeyValueConfig(bucket=BUCKET, history=1, replicas=replicas))
+        await broker_stream(js, replicas)
         network = cls(kv)
         network.js = js
         network._task = asyncio.create_task(network._watch(), name="simnet-watch")
@@ -183,7 +183,7 @@ class SimNetwork:
 SIMNET_MAX_BYTES = 256 << 20  # the simulator's inboxes, oldest dropped first
 
 
-async def broker_stream(js: JetStreamContext) -> None:
+async def broker_stream(js: JetStreamContext, replicas: int = 1) -> None:
     """The deliveries stream: the contacts' inboxes, deduplicated by WhatsApp message id."""
     config = js_api.StreamConfig(
         name=subjects.SIMNET_STREAM,
@@ -193,6 +193,7 @@ async def broker_stream(js: JetStreamContext) -> None:
         max_age=7 * 24 * 3600.0,
         max_bytes=SIMNET_MAX_BYTES,
         duplicate_window=DEDUP_WINDOW,
+        num_replicas=replicas,
     )
     try:
         await js.add_stream(config)
