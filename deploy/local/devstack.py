@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,6 +278,8 @@ class Child:
     env: dict[str, str]
     user: str | None = None  # PostgreSQL refuses to run as root
     stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT, a fast shutdown that waits for no client
+    # Run before every restart (PostgreSQL: permissions of its data directory, a stale postmaster).
+    before_restart: Callable[[], None] | None = None
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     backoff: float = BACKOFF_START
@@ -320,6 +323,11 @@ class Supervisor:
             if self.stopping.is_set():
                 return
             child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+            if child.before_restart is not None:
+                try:
+                    await asyncio.to_thread(child.before_restart)
+                except Exception as exc:
+                    say(f"{child.name}: preparing the restart failed: {type(exc).__name__}: {exc}")
             await self._start(child)
             say(f"{child.name} restarted (pid {child.proc.pid})")
 
@@ -396,7 +404,14 @@ async def main_async(args: argparse.Namespace) -> int:
             postgres = Postgres(data_dir)
             await asyncio.to_thread(postgres.prepare)
             servers.add(
-                Child("postgres", postgres.argv(pg_port), dict(os.environ), postgres.user, signal.SIGINT)
+                Child(
+                    "postgres",
+                    postgres.argv(pg_port),
+                    dict(os.environ),
+                    postgres.user,
+                    signal.SIGINT,
+                    before_restart=postgres.prepare,
+                )  # fmt: skip
             )
         await servers.run()
         if nats_port is not None:
