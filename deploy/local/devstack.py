@@ -411,7 +411,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     postgres.user,
                     signal.SIGINT,
                     before_restart=postgres.prepare,
-                )  # fmt: skip
+                )
             )
         await servers.run()
         if nats_port is not None:
