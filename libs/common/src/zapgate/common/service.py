@@ -19,6 +19,7 @@ from zapgate.common.health import HealthServer
 from zapgate.common.logs import setup_logging
 from zapgate.common.runtime import settle_heap
 from zapgate.common.settings import CommonSettings
+from zapgate.common.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def run(factory: Callable[[], Service]) -> None:
     """Entry point body of a service's console script."""
     service = factory()
     setup_logging(service.name, service.settings.log_level, service.settings.log_format)
+    setup_tracing(service.name)  # only when OTEL_* asks for it
     # uvloop: the event loop's own overhead (callbacks, socket writes) was a fifth of a busy
     # worker's CPU on asyncio's pure-Python loop.
     uvloop.run(serve(service))

@@ -9,6 +9,7 @@ import uvicorn
 
 from zapgate.common.logs import setup_logging
 from zapgate.common.runtime import settle_heap
+from zapgate.common.tracing import setup_tracing
 from zapgate.gateway.app import create_app
 from zapgate.gateway.db import migrate
 from zapgate.gateway.settings import Settings
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings()
     setup_logging("gateway", settings.log_level, settings.log_format)
+    setup_tracing("gateway")  # only when OTEL_* asks for it
     if args.command == "migrate":
         migrate(settings.database_url)
         return

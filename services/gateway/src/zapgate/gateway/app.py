@@ -10,8 +10,10 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
+from zapgate.common import tracing
 from zapgate.gateway.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from zapgate.gateway.controllers.compat import CompatController
 from zapgate.gateway.controllers.health import HealthController
@@ -74,7 +76,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             security=[{"ApiKey": []}, {"Bearer": []}],
             operation_id_creator=operation_id,
         ),
-        plugins=[StrictBodiesSchemaPlugin()],
+        plugins=[
+            StrictBodiesSchemaPlugin(),
+            *([OpenTelemetryPlugin(OpenTelemetryConfig())] if tracing.active() else []),
+        ],
         debug=False,
         # Our own handler: Litestar's default logs through a queue thread, whose last records are
         # lost when uvicorn re-raises SIGTERM at exit.

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import ValidationError
 
-from zapgate.common import broker, metrics, subjects
+from zapgate.common import broker, metrics, subjects, tracing
 from zapgate.common.ids import new_id
 from zapgate.common.logs import bind
 from zapgate.common.messages import (
@@ -440,6 +440,8 @@ class SessionHost:
             return
         repeated = len({o.id for _, o in outgoing} - recorded)
         await asyncio.gather(*(msg.ack() for msg, _ in batch), return_exceptions=True)
+        if tracing.active():
+            _trace_sends(batch)
         # What was recorded now is handed over to the senders. A redelivered command's row was
         # recorded before and may be sent already: its session reads the outbox instead.
         fresh: dict[Key, list[Outgoing] | None] = {}
@@ -465,7 +467,14 @@ class SessionHost:
         API accepted the command. Anything else is a poison command, dead-lettered after
         ``MAX_DELIVER`` tries."""
         try:
-            await self.execute(part, command)
+            if tracing.active():
+                with tracing.tracer.start_as_current_span(
+                    f"execute {command.verb}", context=tracing.extract(msg.headers),
+                    kind=tracing.SpanKind.CONSUMER, attributes={"zapgate.command": command.id},
+                ):  # fmt: skip
+                    await self.execute(part, command)
+            else:
+                await self.execute(part, command)
         except Exception as exc:
             delivered = msg.metadata.num_delivered or 1
             away = dependency_away(exc)
@@ -623,7 +632,9 @@ class SessionHost:
 
         Returns once NATS or the spool holds the event: nothing received or accepted is dropped.
         """
-        item = Spooled(subjects.event(event.tenant, event.session, event.type), encode(event), event.id)
+        item = Spooled(
+            subjects.event(event.tenant, event.session, event.type), encode(event), event.id, _trace_of(event)
+        )
         if not self._spooling and self.nc.is_connected:
             try:
                 await self._publish_items([item], SPOOL_AFTER_TRIES)
@@ -672,7 +683,8 @@ class SessionHost:
     async def _publish_all(self, events: Sequence[tuple[Event, str]]) -> None:
         """Publish events with their dedup ids, retrying through short outages; raises at the end."""
         items = [
-            Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), dedup) for e, dedup in events
+            Spooled(subjects.event(e.tenant, e.session, e.type), encode(e), dedup, _trace_of(e))
+            for e, dedup in events
         ]
         await self._publish_items(items, PUBLISH_TRIES)
         for event, _ in events:
@@ -691,7 +703,7 @@ class SessionHost:
                     acks.append(
                         await self.js.publish_async(
                             item.subject, item.data, wait_stall=PUBLISH_TIMEOUT,
-                            headers={"Nats-Msg-Id": item.dedup},
+                            headers={"Nats-Msg-Id": item.dedup, **(item.trace or {})},
                         )
                     )  # fmt: skip
                 async with asyncio.timeout(PUBLISH_TIMEOUT):
@@ -834,3 +846,37 @@ def retry_delay(delivered: int) -> float:
 async def _give_back(msgs: list[Msg]) -> None:
     """Return commands to the stream at once (nak), for whoever holds the partition now."""
     await asyncio.gather(*(msg.nak() for msg in msgs), return_exceptions=True)
+
+
+def _trace_sends(batch: Sequence[tuple[Msg, SendMessage]]) -> None:
+    """An ``accept send`` span per send that carries a trace; its status events continue it."""
+    for msg, command in batch:
+        parent = tracing.extract(msg.headers)
+        if parent is None:
+            continue
+        span = tracing.tracer.start_span(
+            "accept send", context=parent, kind=tracing.SpanKind.CONSUMER,
+            attributes={"zapgate.message": command.id, "zapgate.session": command.session},
+        )  # fmt: skip
+        tracing.remembered.keep(command.id, span.get_span_context())
+        span.end()
+
+
+def _trace_of(event: Event) -> dict[str, str] | None:
+    """The ``traceparent`` an event goes out with: a status continues its message's trace, any
+    other event the span it is published in. A short ``publish`` span marks each."""
+    if not tracing.active():
+        return None
+    parent = tracing.remembered.context(event.message_id) if isinstance(event, MessageStatusChanged) else None
+    if parent is None and not _in_span():
+        return None  # not part of a traced request
+    span = tracing.tracer.start_span(f"publish {event.type}", context=parent, kind=tracing.SpanKind.PRODUCER)
+    span.end()
+    return tracing.headers_for({}, tracing.context_of(span.get_span_context()))
+
+
+def _in_span() -> bool:
+    """Whether the current context has a live span (a traced command is being carried out)."""
+    from opentelemetry import trace
+
+    return trace.get_current_span().get_span_context().is_valid

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from zapgate.common import subjects
+from zapgate.common import subjects, tracing
 from zapgate.common.messages import Command, encode
 from zapgate.gateway.adapters.nats import NatsLink, NatsUnavailable
 from zapgate.gateway.errors import ApiError, unavailable
@@ -32,12 +32,21 @@ class CommandBus:
         subject = subjects.command(
             self.partition(command.tenant, command.session), command.tenant, command.session, command.verb
         )
-        msg_id = command.id
+        if tracing.active():
+            with tracing.tracer.start_as_current_span(
+                f"publish {command.verb}", kind=tracing.SpanKind.PRODUCER,
+                attributes={"zapgate.tenant": command.tenant, "zapgate.session": command.session,
+                            "zapgate.command": command.id, "messaging.destination.name": subject},
+            ):  # fmt: skip
+                return await self._publish(subject, command, tracing.headers_for({"Nats-Msg-Id": command.id}))
+        return await self._publish(subject, command, {"Nats-Msg-Id": command.id})
+
+    async def _publish(self, subject: str, command: Command, headers: dict[str, str]) -> str:
         try:
             # publish_async: the acknowledgement comes back on one shared reply subscription,
             # cheaper than nats-py's request machinery per message.
             ack = await self.link.js.publish_async(
-                subject, encode(command), wait_stall=PUBLISH_TIMEOUT, headers={"Nats-Msg-Id": msg_id}
+                subject, encode(command), wait_stall=PUBLISH_TIMEOUT, headers=headers
             )
             await asyncio.wait_for(ack, PUBLISH_TIMEOUT)
         except (NatsUnavailable, TimeoutError, OSError) as exc:

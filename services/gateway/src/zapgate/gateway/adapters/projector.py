@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -12,7 +13,7 @@ from nats.js import api as js_api
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from zapgate.common import broker, subjects
+from zapgate.common import broker, subjects, tracing
 from zapgate.common.messages import (
     MessageReceived,
     MessageStatusChanged,
@@ -69,6 +70,7 @@ class Projector:
         """Apply a fetched batch: message statuses in one statement, the rest in order; then ack."""
         statuses: list[MessageStatusChanged] = []
         done: list[Msg] = []
+        spans = _spans(msgs) if tracing.active() else []
         for msg in msgs:
             try:
                 event = event_adapter.validate_json(msg.data)
@@ -100,6 +102,8 @@ class Projector:
                 await msg.nak(delay=1)
             return
         await asyncio.gather(*(msg.ack() for msg in done), return_exceptions=True)
+        for span in spans:
+            span.end()
 
     async def _dead_letter(self, msg: Msg) -> bool:
         """Keep an unreadable event in ``ZG_DLQ`` (``zg.dlq.unreadable.<subject>``); False if not stored."""
@@ -133,3 +137,16 @@ class Projector:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+
+
+def _spans(msgs: list[Msg]) -> list[Any]:
+    """A ``project`` span for each event that carries a trace, continuing it."""
+    spans = []
+    for msg in msgs:
+        parent = tracing.extract(msg.headers)
+        if parent is not None:
+            kind = msg.subject.split(".", 4)[-1]
+            spans.append(
+                tracing.tracer.start_span(f"project {kind}", context=parent, kind=tracing.SpanKind.CONSUMER)
+            )
+    return spans

@@ -17,7 +17,7 @@ from litestar.params import QueryParameter
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 
-from zapgate.common import metrics, subjects
+from zapgate.common import metrics, subjects, tracing
 from zapgate.gateway.auth import tenant_only
 from zapgate.gateway.cors import websocket_origin_allowed
 from zapgate.gateway.domain.principal import Principal
@@ -153,6 +153,10 @@ class WebSocketController(Controller):
                 return
             if overflow.is_set():
                 return
+            if tracing.active() and (parent := tracing.extract(msg.headers)) is not None:
+                tracing.tracer.start_span(
+                    f"websocket push {item['type']}", context=parent, kind=tracing.SpanKind.PRODUCER
+                ).end()
             text = _dumps(item)
             if buffered[0] + len(text) > limit:
                 overflow.set()

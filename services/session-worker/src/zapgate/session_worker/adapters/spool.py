@@ -23,6 +23,7 @@ class Spooled:
     subject: str
     data: bytes
     dedup: str
+    trace: dict[str, str] | None = None  # traceparent of the span it continues (not spooled)
 
 
 _ADD = text(
