@@ -344,7 +344,94 @@ async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> 
         stack.system.stop()
 
 
-BENCHES = {"accept": accept, "e2e": e2e, "roundtrip": roundtrip}
+class OtlpSink:
+    """An OTLP/HTTP endpoint that takes spans and keeps only their count of bytes."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.bytes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                sink.bytes += len(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def burst_cost(extra: dict[str, str], seconds: float, sessions: int) -> dict[str, Any]:
+    """CPU per message of each process over a burst of sends until each is ``sent``."""
+    stack = boot(workers=2, ttl=10, partitions=64, extra=extra)
+    try:
+        key = await new_tenant(stack, "bench-cost")
+        await pair_many(stack, key, sessions)
+        names = [f"s{i:05d}" for i in range(sessions)]
+        async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
+            for name in names:
+                await call(
+                    http, "PATCH", f"/api/v1/sessions/{name}", json={"config": {"pacing": {"enabled": False}}}
+                )
+
+        def make(i: int) -> tuple[str, dict[str, Any]]:
+            return f"/api/v1/sessions/{names[i % sessions]}/messages", {
+                "type": "text",
+                "to": TO,
+                "text": f"m{i}",
+            }
+
+        async with SentWatcher(stack.ws, key) as watcher:
+            before = cpu_seconds(stack.system.proc.pid)
+            started = time.time()
+            result = await hammer(port_of(stack), {"X-Api-Key": key}, make, seconds, CONNECTIONS, keep=True)
+            if result.errors:
+                raise RuntimeError(f"answers other than 202 in the burst: {result.errors}")
+            ids = {body["id"] for body in result.bodies}
+            await watcher.wait_for(ids, 120)
+            throughput = len(ids) / (max(watcher.sent[i] for i in ids) - started)
+            await asyncio.sleep(2)
+            after = cpu_seconds(stack.system.proc.pid)
+        cpu_ms = cpu_ms_per(before, after, len(ids))
+        return {"accepted": len(ids), "throughput_msg_s": round(throughput), "cpu_ms_per_msg": cpu_ms}
+    finally:
+        stack.system.stop()
+
+
+async def tracing_overhead(seconds: float = 10.0, sessions: int = 8) -> dict[str, Any]:
+    """What tracing costs: the same burst with traces off, then on (exported over OTLP/HTTP to a
+    sink in this process), CPU per message of gateway and workers compared."""
+    off = await burst_cost({}, seconds, sessions)
+    sink = OtlpSink()
+    on = await burst_cost(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}", "OTEL_BSP_SCHEDULE_DELAY": "500"},
+        seconds, sessions,
+    )  # fmt: skip
+    sink.server.shutdown()
+
+    def services(run: dict[str, Any]) -> float:
+        return float(run["cpu_ms_per_msg"]["gateway"] + run["cpu_ms_per_msg"]["workers"])
+
+    return {
+        "off": off,
+        "on": on,
+        "otlp_bytes_per_msg": round(sink.bytes / on["accepted"]),
+        "services_cpu_ms_per_msg_off": round(services(off), 3),
+        "services_cpu_ms_per_msg_on": round(services(on), 3),
+        "overhead_ratio": round(services(on) / services(off) - 1, 3),
+        "target_overhead": 0.10,
+    }
+
+
+BENCHES = {"accept": accept, "e2e": e2e, "roundtrip": roundtrip, "tracing": tracing_overhead}
 
 
 def main(names: list[str]) -> dict[str, Any]:
