@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -31,6 +32,13 @@ from zapgate.gateway.settings import Settings
 from zapgate.gateway.state import GatewayState, provide_gateway
 
 VERSION = "0.1.0"
+# One span per HTTP request (not one more per ASGI message), none for probes and scrapes; a
+# WebSocket's pushes are traced per event instead of one span as long as the socket.
+TRACED_HTTP = OpenTelemetryConfig(
+    exclude_spans=["receive", "send"],
+    exclude=["^/health$", "^/ready$", "^/metrics$"],
+    scopes={ScopeType.HTTP},
+)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -78,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         plugins=[
             StrictBodiesSchemaPlugin(),
-            *([OpenTelemetryPlugin(OpenTelemetryConfig())] if tracing.active() else []),
+            *([OpenTelemetryPlugin(TRACED_HTTP)] if tracing.active() else []),
         ],
         debug=False,
         # Our own handler: Litestar's default logs through a queue thread, whose last records are
