@@ -97,7 +97,10 @@ def test_one_send_is_one_connected_trace_across_the_gateway_and_the_worker(trace
             and sum(1 for s in spans if s["parent"] not in ids) == 1
         )
 
-    wait_until(lambda: complete(trace_of_send()), 30, "the send's spans from every process")
+    try:
+        wait_until(lambda: complete(trace_of_send()), 30, "the send's spans from every process")
+    except AssertionError:
+        raise AssertionError(f"spans: {[(s['service'], s['name']) for s in receiver.spans]}") from None
     spans = trace_of_send()
     assert {s["service"] for s in spans} == {"zapgate-gateway", "zapgate-session-worker"}
     # Connected: every span but the HTTP request's root has its parent in the same trace.

@@ -258,3 +258,10 @@ async def test_openapi_and_docs_are_public(client: AsyncTestClient) -> None:
     paths = spec.json()["paths"]
     assert {"/api/v1/tenants", "/api/v1/me", "/health", "/ready"} <= set(paths)
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_the_gateway_serves_the_nats_contract_without_a_key(client: AsyncTestClient) -> None:
+    from zapgate.common.contract import asyncapi
+
+    served = await client.get("/asyncapi.json")
+    assert served.status_code == 200 and served.json() == asyncapi()

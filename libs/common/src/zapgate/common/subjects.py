@@ -68,6 +68,18 @@ def event(tenant: str, session: str, event_type: str) -> str:
     return f"zg.evt.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{event_type}"
 
 
+def command_template(verb: str) -> str:
+    """The subject of every command of one verb, its variable tokens in braces (AsyncAPI)."""
+    return f"zg.cmd.{{partition}}.{{tenant}}.{{session}}.{_token(verb, 'verb')}"
+
+
+def event_template(event_type: str) -> str:
+    """The subject of every event of one type, its variable tokens in braces (AsyncAPI)."""
+    if not _TYPE.fullmatch(event_type):
+        raise ValueError(f"event type {event_type!r} is not valid")
+    return f"zg.evt.{{tenant}}.{{session}}.{event_type}"
+
+
 def tenant_events(tenant: str) -> str:
     """Filter subject of every event of one tenant."""
     return f"zg.evt.{_token(tenant, 'tenant')}.>"

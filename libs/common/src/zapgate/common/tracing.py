@@ -26,6 +26,7 @@ __all__ = [
     "extract",
     "headers_for",
     "remembered",
+    "sampled",
     "setup_tracing",
     "tracer",
 ]
@@ -76,10 +77,27 @@ def headers_for(headers: dict[str, str], context: Context | None = None) -> dict
 
 
 def extract(headers: Mapping[str, str] | None) -> Context | None:
-    """The trace context a message carries, or None (tracing off, or none in it)."""
-    if not _active or not headers or "traceparent" not in headers:
+    """The trace context a message carries, or None: tracing off, none in it, or one not sampled
+    (the ``traceparent`` flags' lowest bit clear), which nothing downstream records, so it costs
+    nothing. (Other bits may be set: 0x02 says the trace id is random.)"""
+    if not _active or not headers:
+        return None
+    parent = headers.get("traceparent")
+    if parent is None or not _sampled_flag(parent):
         return None
     return propagate.extract(dict(headers))
+
+
+def _sampled_flag(traceparent: str) -> bool:
+    try:
+        return bool(int(traceparent.strip()[-2:], 16) & 0x01)
+    except ValueError:
+        return False
+
+
+def sampled() -> bool:
+    """Whether the current span is recorded (an unsampled request is not traced further)."""
+    return _active and trace.get_current_span().get_span_context().trace_flags.sampled
 
 
 def context_of(span_context: SpanContext) -> Context:

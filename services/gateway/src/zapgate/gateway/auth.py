@@ -19,7 +19,15 @@ from zapgate.gateway.errors import ApiError
 if TYPE_CHECKING:
     from zapgate.gateway.state import GatewayState
 
-PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/openapi.yaml", "/openapi.yml", "/docs"}
+PUBLIC_PATHS = {
+    "/health",
+    "/ready",
+    "/asyncapi.json",
+    "/openapi.json",
+    "/openapi.yaml",
+    "/openapi.yml",
+    "/docs",
+}
 MAX_CACHED_KEYS = 10_000
 
 

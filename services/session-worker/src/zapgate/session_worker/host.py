@@ -467,9 +467,9 @@ class SessionHost:
         API accepted the command. Anything else is a poison command, dead-lettered after
         ``MAX_DELIVER`` tries."""
         try:
-            if tracing.active():
+            if (parent := tracing.extract(msg.headers)) is not None:
                 with tracing.tracer.start_as_current_span(
-                    f"execute {command.verb}", context=tracing.extract(msg.headers),
+                    f"execute {command.verb}", context=parent,
                     kind=tracing.SpanKind.CONSUMER, attributes={"zapgate.command": command.id},
                 ):  # fmt: skip
                     await self.execute(part, command)
@@ -868,15 +868,8 @@ def _trace_of(event: Event) -> dict[str, str] | None:
     if not tracing.active():
         return None
     parent = tracing.remembered.context(event.message_id) if isinstance(event, MessageStatusChanged) else None
-    if parent is None and not _in_span():
-        return None  # not part of a traced request
+    if parent is None and not tracing.sampled():
+        return None  # not part of a traced (and sampled) request
     span = tracing.tracer.start_span(f"publish {event.type}", context=parent, kind=tracing.SpanKind.PRODUCER)
     span.end()
     return tracing.headers_for({}, tracing.context_of(span.get_span_context()))
-
-
-def _in_span() -> bool:
-    """Whether the current context has a live span (a traced command is being carried out)."""
-    from opentelemetry import trace
-
-    return trace.get_current_span().get_span_context().is_valid

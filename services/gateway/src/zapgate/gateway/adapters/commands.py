@@ -32,7 +32,7 @@ class CommandBus:
         subject = subjects.command(
             self.partition(command.tenant, command.session), command.tenant, command.session, command.verb
         )
-        if tracing.active():
+        if tracing.sampled():
             with tracing.tracer.start_as_current_span(
                 f"publish {command.verb}", kind=tracing.SpanKind.PRODUCER,
                 attributes={"zapgate.tenant": command.tenant, "zapgate.session": command.session,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
 
+from zapgate.common.contract import asyncapi
 from zapgate.common.health import run_checks
 from zapgate.gateway.errors import public_responses
 from zapgate.gateway.schemas import Health, Readiness
 from zapgate.gateway.state import GatewayDep
+
+ASYNCAPI = asyncapi()  # built once: the models do not change while the process runs
 
 
 class HealthController(Controller):
@@ -17,6 +22,11 @@ class HealthController(Controller):
     include_in_schema = True
     tags = ["health"]
     security = [{}]  # public: no key needed (overrides the API-wide requirement in OpenAPI)
+
+    @get("/asyncapi.json", exclude_from_auth=True, responses=public_responses())
+    async def asyncapi_document(self) -> dict[str, Any]:
+        """The NATS contract (commands and events, AsyncAPI 3.0), generated from the message models."""
+        return ASYNCAPI
 
     @get("/health", exclude_from_auth=True, responses=public_responses())
     async def health(self) -> Health:
