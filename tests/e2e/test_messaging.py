@@ -287,6 +287,14 @@ def test_kill_9_mid_burst_of_1000_delivers_each_exactly_once(system: System) -> 
 
             async def killer() -> None:
                 await third.wait()
+                # Frozen first, so the commands the server hands it meanwhile (its fetch is
+                # waiting) are delivered and never acknowledged: the kill must cause
+                # redeliveries, however fast the worker was keeping up before.
+                os.kill(worker_pid, signal.SIGSTOP)
+                for _ in range(50):
+                    if len(accepted) >= 400:
+                        break
+                    await asyncio.sleep(0.05)
                 os.kill(worker_pid, signal.SIGKILL)
 
             accepted: list[str] = []
