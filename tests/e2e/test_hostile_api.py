@@ -12,7 +12,11 @@ its country, "exactly one of url and data", the session's state), and answers th
 from __future__ import annotations
 
 import os
+import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +28,7 @@ from schemathesis import checks
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = int(os.environ.get("ZAPGATE_SCHEMATHESIS_EXAMPLES", "8"))
+CONFIG = Path(__file__).parent / "schemathesis" / "schemathesis.toml"
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +83,25 @@ def test_no_server_errors_and_responses_match_the_schema(system: System, tenant_
             failures.append(f"{operation.label}: {str(exc)[:1500]}")
     assert operations > 30
     assert not failures, "\n\n".join(failures)
+
+
+def schemathesis_cli(system: System, tenant_key: str, seed: int) -> subprocess.CompletedProcess[str]:
+    """``schemathesis run`` with every check and phase, bounded by ``EXAMPLES``."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(CONFIG), "--no-color", "run",
+         f"{system.url}/openapi.json", "-H", f"X-Api-Key: {tenant_key}", "--checks", "all",
+         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(EXAMPLES), "--seed", str(seed)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, random.randrange(1, 2**31)])
+def test_every_check_and_phase_finds_nothing(system: System, tenant_key: str, seed: int) -> None:
+    # The fixed seed repeats exactly; the random one is printed (pytest shows it in the test id)
+    # so a failure it finds can be replayed with --seed.
+    print(f"schemathesis seed {seed}")
+    done = schemathesis_cli(system, tenant_key, seed)
+    assert done.returncode == 0, f"seed {seed}:\n{done.stdout[-12000:]}{done.stderr[-2000:]}"
 
 
 def test_the_tenant_key_still_works(system: System, tenant_key: str) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, field_validator
 
 from zapgate.common.ids import new_id
 
@@ -66,10 +66,11 @@ class PacingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = True
+    # Strict: "yes" or 1 for a switch is a client's mistake, not a value to guess.
+    enabled: StrictBool = True
     per_minute: float = Field(60, gt=0, le=60_000, description="Sustained messages per minute")
     burst: int = Field(20, ge=1, le=10_000, description="Messages sent back to back before pacing starts")
-    typing: bool = Field(False, description="Show 'typing…' for a time proportional to the text first")
+    typing: StrictBool = Field(False, description="Show 'typing…' for a time proportional to the text first")
 
 
 class SessionConfig(BaseModel):

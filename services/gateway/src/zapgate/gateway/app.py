@@ -27,7 +27,8 @@ from zapgate.gateway.controllers.ws import WebSocketController
 from zapgate.gateway.cors import OptionsMiddleware, cors_middleware
 from zapgate.gateway.domain.quotas import QuotaExceeded
 from zapgate.gateway.errors import http_error, internal_error, quota_error
-from zapgate.gateway.openapi import StrictBodiesSchemaPlugin, operation_id
+from zapgate.gateway.openapi import FieldStrictInitPlugin, StrictBodiesSchemaPlugin, operation_id
+from zapgate.gateway.query import SingleValuedQuery
 from zapgate.gateway.settings import Settings
 from zapgate.gateway.state import GatewayState, provide_gateway
 
@@ -63,7 +64,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
         # Prometheus counts every request by route template (bounded cardinality), 401s included.
-        middleware=[*([cors] if cors is not None else []), OptionsMiddleware(), prometheus.middleware, auth],
+        middleware=[
+            *([cors] if cors is not None else []),
+            OptionsMiddleware(),
+            prometheus.middleware,
+            SingleValuedQuery(),
+            auth,
+        ],
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
         state=State({"gateway": gateway}),
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         plugins=[
             StrictBodiesSchemaPlugin(),
+            FieldStrictInitPlugin(),
             *([OpenTelemetryPlugin(TRACED_HTTP)] if tracing.active() else []),
         ],
         debug=False,

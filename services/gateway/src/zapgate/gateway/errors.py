@@ -47,17 +47,19 @@ class ApiError(HTTPException):
         self.details = details
 
 
-def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+def error_responses(*statuses: int, parameters: bool = True) -> dict[int, ResponseSpec]:
     """OpenAPI entries documenting the error shape for the given statuses.
 
     503 is always among them: every route reads the database (authentication does), so any
     of them can find a dependency away; 405 too (another method on the path), and 400 (a
     request that cannot be read: Litestar would otherwise document its own body for it); 429
-    with 401, as failed authentication is limited.
+    with 401, as failed authentication is limited; 422 on every route that takes a parameter.
     """
     from zapgate.gateway.schemas import ErrorBody
 
     documented = {*statuses, 400, 405, 503}
+    if parameters:
+        documented.add(422)  # a path or query parameter (or the body) that breaks its rule
     if 401 in documented:
         documented.add(429)  # too many failed authentications from the client's address
     return {

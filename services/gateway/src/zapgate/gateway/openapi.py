@@ -3,7 +3,9 @@ request bodies that refuse unknown fields saying so (``additionalProperties: fal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from litestar.handlers import HTTPRouteHandler
@@ -16,7 +18,7 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
 )
-from litestar.plugins.pydantic import PydanticSchemaPlugin
+from litestar.plugins.pydantic import PydanticInitPlugin, PydanticSchemaPlugin
 from litestar.typing import FieldDefinition
 from pydantic import RootModel
 
@@ -71,3 +73,21 @@ class QrOperation(Operation):
             "image/svg+xml": OpenAPIMediaType(schema=string),
             "application/json": OpenAPIMediaType(schema=Schema(one_of=[raw, data_url])),
         }
+
+
+class FieldStrictInitPlugin(PydanticInitPlugin):
+    """Litestar's pydantic decoding, leaving strictness to each field (``StrictBool`` refuses
+    ``0`` for a switch). Litestar passes ``strict=False``, which overrides field-level strict."""
+
+    @classmethod
+    def decoders(
+        cls, validate_strict: bool = False
+    ) -> list[tuple[Callable[[Any], bool], Callable[[Any, Any], Any]]]:
+        """Litestar's decoders with ``strict=None`` (the models' own settings)."""
+        found = super().decoders(validate_strict)
+        return [
+            (predicate, partial(decode.func, *decode.args, **{**decode.keywords, "strict": None}))
+            if isinstance(decode, partial) and "strict" in decode.keywords
+            else (predicate, decode)
+            for predicate, decode in found
+        ]

@@ -27,13 +27,13 @@ log = logging.getLogger(__name__)
 content_adapter: TypeAdapter[AnyContent] = TypeAdapter(AnyContent)
 
 
-def recipient(to: str, field: str = "to") -> str:
-    """The chat id of ``to``, or a 422 naming the field and the reason."""
+def recipient(to: str, field: str = "to", source: str = "body") -> str:
+    """The chat id of ``to``, or a 422 naming the field (in ``source``: body, query, path) and why."""
     try:
         return chat_id(to)
     except BadRecipient as exc:
         raise ApiError(
-            422, "validation_error", str(exc), details=[{"key": field, "message": str(exc), "source": "body"}]
+            422, "validation_error", str(exc), details=[{"key": field, "message": str(exc), "source": source}]
         ) from None
 
 

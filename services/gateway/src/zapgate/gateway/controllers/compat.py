@@ -34,7 +34,9 @@ from zapgate.gateway.schemas import Request, SendText, SessionName
 from zapgate.gateway.sending import accept_message
 from zapgate.gateway.state import GatewayDep, GatewayState
 
-SessionIdQuery = Annotated[str | None, QueryParameter(name="sessionId", required=False, max_length=63)]
+SessionIdQuery = Annotated[
+    str, QueryParameter(name="sessionId", pattern=SESSION_NAME_PATTERN, description="The session's name")
+]
 
 
 class LegacySend(Request):
@@ -116,7 +118,7 @@ class CompatController(Controller):
 
     @get("/qr", responses=error_responses(400, 401, 403, 422, 503))
     async def legacy_qr_query(
-        self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery = None
+        self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery
     ) -> dict[str, Any]:
         """``GET /qr?sessionId=``."""
         return await self._qr(gateway, tenant_of(request), _valid(_session_id(None, session_id)))
@@ -129,7 +131,7 @@ class CompatController(Controller):
 
     @get("/status", responses=error_responses(400, 401, 403, 404, 422))
     async def legacy_status_query(
-        self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery = None
+        self, gateway: GatewayDep, request: TenantRequest, session_id: SessionIdQuery
     ) -> dict[str, Any]:
         """``GET /status?sessionId=``."""
         bus_connected(gateway)

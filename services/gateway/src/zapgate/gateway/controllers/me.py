@@ -20,7 +20,7 @@ class MeController(Controller):
     path = "/api/v1/me"
     tags = ["tenants"]
 
-    @get("/", guards=[tenant_only], responses=error_responses(401, 403))
+    @get("/", guards=[tenant_only], responses=error_responses(401, 403, parameters=False))
     async def get_me(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> Tenant:
         """The tenant that owns the key."""
         principal = request.user

@@ -94,7 +94,7 @@ class MessageController(Controller):
         """The session's messages, newest first, a page at a time."""
         tenant = tenant_of(request)
         await existing(gateway, tenant, name)
-        chat_id = recipient(chat, "chat") if chat else None
+        chat_id = recipient(chat, "chat", "query") if chat else None
         rows = await gateway.messages.history(tenant, name, chat_id, direction, before, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -151,7 +151,7 @@ class MessageController(Controller):
         """Mark the chat's incoming messages read."""
         tenant = tenant_of(request)
         await existing(gateway, tenant, name)
-        chat_id = recipient(chat, "chat")
+        chat_id = recipient(chat, "chat", "path")
         return ChatRead(chat=chat_id, marked=await gateway.messages.mark_read(tenant, name, chat_id))
 
     @get(
@@ -165,7 +165,7 @@ class MessageController(Controller):
         """Ask WhatsApp, through the session, whether a number has an account."""
         tenant = tenant_of(request)
         row = await existing(gateway, tenant, name)
-        chat = recipient(phone, "phone")
+        chat = recipient(phone, "phone", "path")
         subject = subjects.rpc(row.partition, tenant, name, "exists")
         try:
             reply = await gateway.nats.nc.request(

@@ -21,7 +21,7 @@ class MetricsController(Controller):
 
     @get(
         "/", guards=[admin_only], media_type="text/plain; version=0.0.4; charset=utf-8",
-        responses=error_responses(401, 403),
+        responses=error_responses(401, 403, parameters=False),
     )  # fmt: skip
     async def get_metrics(self, gateway: GatewayDep) -> Response[bytes]:
         """Metrics in the Prometheus text format: HTTP requests by route and status, sessions by

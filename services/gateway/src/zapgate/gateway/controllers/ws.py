@@ -90,7 +90,12 @@ class WebSocketController(Controller):
     path = "/api/v1/ws"
     tags = ["events"]
 
-    @post("/tickets", guards=[tenant_only], status_code=201, responses=error_responses(401, 403, 429, 503))
+    @post(
+        "/tickets",
+        guards=[tenant_only],
+        status_code=201,
+        responses=error_responses(401, 403, 429, 503, parameters=False),
+    )
     async def create_ws_ticket(self, gateway: GatewayDep, request: Request[Principal, Any, Any]) -> WsTicket:
         """A ticket for browsers, which cannot set headers on a WebSocket (expires in 60 s, used once).
 
