@@ -247,7 +247,7 @@ async def simnet_stat(nats_url: str, key: str) -> int:
     import nats
     from nats.js.errors import KeyNotFoundError
 
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(servers=nats_url.split(","))
     try:
         kv = await nc.jetstream().key_value("zg_simnet")
         try:

@@ -161,6 +161,39 @@ def nats_argv(data_dir: Path, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def nats_cluster_argv(data_dir: Path, node: int, ports: list[tuple[int, int]]) -> list[str]:
+    """Node ``node`` (0-based) of an embedded JetStream cluster on loopback: ``ports`` holds
+    each node's (client, cluster) port."""
+    client, cluster = ports[node]
+    store = data_dir / f"nats-{node + 1}"
+    store.mkdir(parents=True, exist_ok=True)
+    routes = ",".join(f"nats://127.0.0.1:{route}" for _, route in ports)
+    return [
+        nats_server_binary(), "-a", "127.0.0.1", "-p", str(client), "-js", "-sd", str(store),
+        "--server_name", f"zapgate-dev-{node + 1}", "--cluster_name", "zapgate-dev",
+        "--cluster", f"nats://127.0.0.1:{cluster}", "--routes", routes,
+    ]  # fmt: skip
+
+
+async def wait_jetstream(url: str, within: float) -> None:
+    """Wait until JetStream answers (a cluster first elects its meta leader)."""
+    import nats
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            nc = await nats.connect(servers=url.split(","), connect_timeout=2, allow_reconnect=False)
+            try:
+                await nc.jetstream().account_info()
+                return
+            finally:
+                await nc.close()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"JetStream at {url} not ready after {within:.0f}s") from None
+            await asyncio.sleep(0.2)
+
+
 @dataclass
 class Postgres:
     """The pgserver wheel's PostgreSQL 16, run directly so it can listen on a free TCP port."""
@@ -393,7 +426,18 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         nats_url = os.environ.get("ZAPGATE_NATS_URL")
         nats_port = None
-        if not nats_url:
+        cluster = int(os.environ.get("ZAPGATE_DEV_NATS_CLUSTER", "1"))
+        cluster_env: dict[str, str] = {}
+        if not nats_url and cluster > 1:
+            # A JetStream cluster on loopback, every node a supervised child like the others.
+            ports = [(free_port(), free_port()) for _ in range(cluster)]
+            for node in range(cluster):
+                servers.add(
+                    Child(f"nats-{node + 1}", nats_cluster_argv(data_dir, node, ports), dict(os.environ))
+                )
+            nats_url = ",".join(f"nats://127.0.0.1:{client}" for client, _ in ports)
+            cluster_env = {"ZAPGATE_NATS_REPLICAS": str(min(3, cluster))}
+        elif not nats_url:
             nats_port = free_port()
             servers.add(Child("nats", nats_argv(data_dir, nats_port), dict(os.environ)))
             nats_url = f"nats://127.0.0.1:{nats_port}"
@@ -417,6 +461,9 @@ async def main_async(args: argparse.Namespace) -> int:
         if nats_port is not None:
             await wait_tcp(nats_port, 20)
             say(f"embedded nats-server at {nats_url} (data in {data_dir / 'nats'})")
+        elif cluster_env:
+            await wait_jetstream(nats_url, 60)
+            say(f"embedded {cluster}-node NATS cluster at {nats_url} (data in {data_dir}/nats-N)")
         if postgres is not None:
             database_url = await postgres.wait_ready(pg_port)
             say(f"embedded PostgreSQL at {database_url} (data in {postgres.pgdata})")
@@ -430,6 +477,7 @@ async def main_async(args: argparse.Namespace) -> int:
         port = int(os.environ.get("ZAPGATE_GATEWAY_PORT", "8000"))
         _HANDED_OUT.add(port)
         env = {
+            **cluster_env,
             **os.environ,
             "ZAPGATE_NATS_URL": nats_url,
             "ZAPGATE_DATABASE_URL": database_url,

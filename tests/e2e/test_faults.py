@@ -14,6 +14,7 @@ from helpers import (
     deliveries,
     last_seq,
     pair,
+    simnet_stat,
     start_nats,
     start_postgres,
     start_system,
@@ -297,5 +298,81 @@ def test_embedded_servers_killed_with_9_come_back_by_themselves_and_nothing_acce
             60, "the session to be CONNECTED again",
         )  # fmt: skip
         assert retries[0] > 0, "no send met an outage: nothing was tested"
+    finally:
+        system.stop()
+
+
+def test_on_a_three_node_nats_cluster_a_node_killed_mid_burst_loses_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    # ZAPGATE_DEV_NATS_CLUSTER=3: three clustered nats-servers under the dev stack, every store
+    # R3. One node is killed with -9 while a client sends (and retries, as the README says).
+    import asyncio
+    import os
+    import signal
+    import threading
+
+    import nats
+
+    system = start_system(
+        tmp_path / ".zapgate", {**FAST, "ZAPGATE_DEV_NATS_CLUSTER": "3", "ZAPGATE_LEASE_TTL": "30"}
+    )
+    try:
+        assert {"nats-1", "nats-2", "nats-3"} <= set(system.info["servers"])
+
+        async def replicas() -> int:
+            nc = await nats.connect(servers=system.info["nats_url"].split(","))
+            try:
+                return int((await nc.jetstream().stream_info("ZG_COMMANDS")).config.num_replicas)
+            finally:
+                await nc.close()
+
+        assert asyncio.run(replicas()) == 3
+        http = connected_unpaced(system, "cluster", "5511911119202")
+        key = http.headers["X-Api-Key"]
+        texts = [f"node-{i}" for i in range(60)]
+        accepted: list[str] = []
+        retried = [0]
+
+        def send_all() -> None:
+            with httpx.Client(base_url=system.url, headers={"X-Api-Key": key}, timeout=10) as client:
+                for n, text in enumerate(texts):
+                    body = {"type": "text", "to": "5511987659202", "text": text}
+                    while True:
+                        try:
+                            answer = client.post(
+                                "/api/v1/sessions/main/messages",
+                                json=body,
+                                headers={"Idempotency-Key": f"c{n}"},
+                            )
+                            if answer.status_code == 202:
+                                accepted.append(text)
+                                break
+                            assert answer.status_code == 503, answer.text
+                        except httpx.TransportError:
+                            pass
+                        retried[0] += 1
+                        time.sleep(0.2)
+                    time.sleep(0.05)
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        wait_until(lambda: len(accepted) >= 20, 60, "a third of the messages to be accepted")
+        os.kill(system.info["servers"]["nats-2"], signal.SIGKILL)
+        wait_until(lambda: "nats-2 restarted" in system.log(), 30, "the supervisor to restart the node")
+        sender.join(180)
+        assert not sender.is_alive() and accepted == texts
+
+        def all_delivered() -> bool:
+            try:
+                return sorted(d["text"] for d in deliveries(http, "main", outage_ok=True)) == sorted(texts)
+            except httpx.TransportError:
+                return False
+
+        wait_until(all_delivered, 120, "every accepted message to be delivered")
+        assert all(d["count"] == 1 for d in deliveries(http, "main"))  # none twice
+        assert http.get("/api/v1/sessions/main").json()["status"] == "CONNECTED"
+        # The account was never connected from two workers at once.
+        assert asyncio.run(simnet_stat(system.info["nats_url"], "stats.replaced")) == 0
     finally:
         system.stop()
