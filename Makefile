@@ -56,7 +56,7 @@ test: lint typecheck ## ruff, mypy and the whole test suite
 bench: install ## Benchmarks on a real stack; figures go to docs/benchmarks.md (BENCH="failover" for one)
 	$(RUN) python -m bench $(BENCH)
 
-chaos: install ## Chaos run: sends while workers, a gateway, NATS and PostgreSQL fail; checks nothing was lost (CHAOS="messages sessions")
+chaos: install ## Chaos run: sends while workers, a gateway, NATS and PostgreSQL fail; checks nothing was lost (CHAOS="messages sessions [kill_every fault_every] [--cluster]": on a 3-node NATS cluster)
 	$(RUN) python bench/chaos.py $(CHAOS)
 
 format: install ## Apply ruff's fixes and formatting

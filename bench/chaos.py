@@ -46,7 +46,16 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
 
-from helpers import replaced_connections, simnet_stat, start_nats, start_postgres, wait_until, with_database
+from helpers import (
+    NatsCluster,
+    replaced_connections,
+    simnet_stat,
+    start_nats,
+    start_nats_cluster,
+    start_postgres,
+    wait_until,
+    with_database,
+)
 
 from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
 
@@ -55,6 +64,8 @@ FAULT_EVERY = 15.0
 DOWN_FOR = 2.0  # how long a restarted server stays down: longer than a lease can go unrenewed
 # nats-server twice, PostgreSQL once, a gateway once (issue 5), spread over the run.
 SCHEDULE = ("nats", "postgres", "gateway", "nats")
+# On a 3-node NATS cluster: kill -9 the node leading each of these streams in turn, then any node.
+CLUSTER_SCHEDULE = ("leader:KV_zg_leases", "leader:ZG_COMMANDS", "leader:ZG_EVENTS", "leader:KV_zg_workers")
 TO = "5511987650001"
 FULL_FORM = 2000  # messages from which a run must show that its faults caused redeliveries
 Fault = tuple[float, str, int | None]  # (time, what, pid of the killed process)
@@ -94,6 +105,47 @@ class Servers:
     def stop(self) -> None:
         """Stop both."""
         self.nats.stop()
+        self.pg.stop(signal.SIGINT)
+
+
+class ClusterServers(Servers):
+    """A 3-node NATS JetStream cluster (every store R3) and PostgreSQL."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "pg").mkdir(parents=True, exist_ok=True)
+        self.cluster: NatsCluster = start_nats_cluster(root / "nats")
+        self.pg = start_postgres(self.root / "pg")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The stack's environment: every node, R3 stores."""
+        return {
+            "ZAPGATE_NATS_URL": self.cluster.url,
+            "ZAPGATE_NATS_REPLICAS": "3",
+            "ZAPGATE_DATABASE_URL": with_database(self.pg.url, "zapgate"),
+        }
+
+    def kill_leader(self, stream: str, down: float) -> str:
+        """kill -9 the node leading ``stream``; after ``down`` s start it again. Its name."""
+
+        async def leader() -> str:
+            nc = await nats.connect(servers=self.cluster.url.split(","))
+            try:
+                info = await nc.jetstream().stream_info(stream)
+                return str(info.cluster.leader if info.cluster else "n1")
+            finally:
+                await nc.close()
+
+        name = asyncio.run(leader())
+        self.cluster.nodes[name].stop(signal.SIGKILL)
+        time.sleep(down)
+        self.cluster.start(name)
+        return name
+
+    def stop(self) -> None:
+        """Stop the cluster and PostgreSQL."""
+        self.cluster.stop()
         self.pg.stop(signal.SIGINT)
 
 
@@ -260,9 +312,16 @@ def kill(stack: Stack, name: str, faults: list[Fault], what: str = "kill") -> No
 async def disrupt(stack: Stack, servers: Servers, faults: list[Fault], every: float) -> dict[str, float]:
     """The schedule of server restarts and a gateway kill, one every ``every`` s; returns outage times."""
     outages: dict[str, float] = {}
-    for n, what in enumerate(SCHEDULE):
+    schedule = CLUSTER_SCHEDULE if isinstance(servers, ClusterServers) else SCHEDULE
+    for n, what in enumerate(schedule):
         await asyncio.sleep(every)
         began = time.time()
+        if what.startswith("leader:"):
+            assert isinstance(servers, ClusterServers)
+            faults.append((began, "nats-node", None))
+            node = await asyncio.to_thread(servers.kill_leader, what.split(":", 1)[1], DOWN_FOR)
+            outages[f"node_{node}_leading_{what.split(':', 1)[1]}_{n}_down_s"] = round(time.time() - began, 2)
+            continue
         if what == "gateway":
             kill(stack, "gateway-2", faults, "gateway")
             url = stack.system.info["gateway_urls"][1]
@@ -316,7 +375,7 @@ def unavailability(frames: list[dict[str, Any]], faults: list[Fault]) -> list[tu
 
 
 async def tenant_event_count(url: str, tenant_id: str) -> int:
-    nc = await nats.connect(url)
+    nc = await nats.connect(servers=url.split(","))
     try:
         info = await nc.jetstream().stream_info("ZG_EVENTS", subjects_filter=f"zg.evt.{tenant_id}.>")
         return sum((info.state.subjects or {}).values())
@@ -329,9 +388,12 @@ async def chaos(
     per_tenant: int = 25,
     kill_every: float = KILL_EVERY,
     fault_every: float = FAULT_EVERY,
+    cluster: bool = False,
 ) -> dict[str, Any]:
-    """The run; returns the figures and the checks."""
-    servers = Servers(Path(tempfile.mkdtemp(prefix="zg-chaos-")))
+    """The run; returns the figures and the checks. ``cluster``: on a 3-node NATS cluster, the
+    faults are kills of the nodes leading the lease bucket and the streams."""
+    root = Path(tempfile.mkdtemp(prefix="zg-chaos-"))
+    servers = ClusterServers(root) if cluster else Servers(root)
     # A killed process comes back within 2 s; INFO logs, which say when sends were redelivered.
     restart = {"ZAPGATE_DEV_RESTART_MAX": "2", "ZAPGATE_LOG_LEVEL": "INFO"}
     stack = boot(workers=3, ttl=3, partitions=16, speed=20, gateways=2, extra={**servers.env, **restart})
@@ -360,7 +422,7 @@ async def chaos(
         disrupt_task = asyncio.create_task(disrupt(stack, servers, faults, fault_every))
         started = time.monotonic()
         # Paced to span the whole schedule, so every fault happens while messages are sent.
-        span = fault_every * (len(SCHEDULE) + 1)
+        span = fault_every * (len(CLUSTER_SCHEDULE if cluster else SCHEDULE) + 1)
         retries: Counter[str] = Counter()
         server_errors: list[str] = []
         sent = await asyncio.gather(
@@ -498,8 +560,9 @@ async def chaos(
 
 def main() -> None:
     """Run, print, and exit 1 when a check fails."""
-    args = [int(a) for a in sys.argv[1:]]
-    result = asyncio.run(chaos(*args))
+    cluster = "--cluster" in sys.argv[1:]
+    args = [int(a) for a in sys.argv[1:] if a != "--cluster"]
+    result = asyncio.run(chaos(*args, cluster=cluster))  # type: ignore[misc]
     for name, ok in result["checks"].items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     print(json.dumps(result["figures"], indent=2))

@@ -86,25 +86,48 @@ def start_nats(store: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess(f"nats://127.0.0.1:{port}", proc)
 
 
-def start_nats_cluster(root: Path, size: int = 3) -> dict[str, ServerProcess]:
-    """``size`` clustered JetStream servers on loopback, by server name (n1, n2, ...)."""
-    ports = [(free_port(), free_port()) for _ in range(size)]
-    routes = ",".join(f"nats://127.0.0.1:{cluster}" for _, cluster in ports)
-    servers: dict[str, ServerProcess] = {}
-    for n, (client, cluster) in enumerate(ports, start=1):
-        store = root / f"n{n}" / "store"
+@dataclass
+class NatsCluster:
+    """Clustered JetStream servers on loopback (n1, n2, ...); a node restarts on its ports and store."""
+
+    root: Path
+    ports: list[tuple[int, int]]
+    nodes: dict[str, ServerProcess] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """Every node's client URL, comma separated (as ZAPGATE_NATS_URL takes them)."""
+        return ",".join(f"nats://127.0.0.1:{client}" for client, _ in self.ports)
+
+    def start(self, name: str) -> None:
+        """Start (or start again) node ``name``."""
+        n = int(name[1:])
+        client, cluster = self.ports[n - 1]
+        store = self.root / name / "store"
         store.parent.mkdir(parents=True, exist_ok=True)
+        routes = ",".join(f"nats://127.0.0.1:{route}" for _, route in self.ports)
         log = open(store.parent / "nats.log", "ab")  # noqa: SIM115 - lives as long as the server
         proc = subprocess.Popen(
             [nats_server_binary(), "-a", "127.0.0.1", "-p", str(client), "-js", "-sd", str(store),
-             "--server_name", f"n{n}", "--cluster_name", "zg", "--cluster", f"nats://127.0.0.1:{cluster}",
+             "--server_name", name, "--cluster_name", "zg", "--cluster", f"nats://127.0.0.1:{cluster}",
              "--routes", routes],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        servers[f"n{n}"] = ServerProcess(f"nats://127.0.0.1:{client}", proc)
-    for server in servers.values():
-        wait_until(lambda server=server: port_open(server.port), 20, "a cluster node to listen")
-    return servers
+        self.nodes[name] = ServerProcess(f"nats://127.0.0.1:{client}", proc)
+        wait_until(lambda: port_open(client), 20, f"cluster node {name} to listen")
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes.values():
+            node.stop()
+
+
+def start_nats_cluster(root: Path, size: int = 3) -> NatsCluster:
+    """``size`` clustered JetStream servers on loopback, named n1, n2, ..."""
+    cluster = NatsCluster(root, [(free_port(), free_port()) for _ in range(size)])
+    for n in range(1, size + 1):
+        cluster.start(f"n{n}")
+    return cluster
 
 
 def start_postgres(data_dir: Path, port: int | None = None) -> ServerProcess:

@@ -20,9 +20,8 @@ from zapgate.session_worker.adapters.leases import LeaseStore
 @pytest.fixture
 def cluster(tmp_path: Path):
     servers = start_nats_cluster(tmp_path)
-    yield servers
-    for server in servers.values():
-        server.stop()
+    yield servers.nodes
+    servers.stop()
 
 
 async def connect_all(servers: dict) -> nats.NATS:
