@@ -48,6 +48,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "deploy/local"), str(ROOT)]
 
 from helpers import (
     NatsCluster,
+    merge_deliveries,
     replaced_connections,
     simnet_stat,
     start_nats,
@@ -219,11 +220,7 @@ async def all_deliveries(http: httpx.AsyncClient, key: str, name: str) -> list[d
         )
         response.raise_for_status()
         body = response.json()
-        for item in body["items"]:
-            if item["wa_id"] in merged:
-                merged[item["wa_id"]]["count"] += item["count"]
-            else:
-                merged[item["wa_id"]] = item
+        merge_deliveries(merged, body["items"])
         if body["next"] is None:
             return list(merged.values())
         after = body["next"]

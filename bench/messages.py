@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -262,27 +263,33 @@ class SentWatcher:
             await asyncio.sleep(0.05)
 
 
+async def unpaced_tenant(
+    stack: Stack, name: str, sessions: int
+) -> tuple[str, Callable[[int], tuple[str, dict[str, Any]]]]:
+    """A new tenant with ``sessions`` CONNECTED sessions, pacing off: its key, and the request of
+    the i-th message (round-robin over the sessions)."""
+    key = await new_tenant(stack, name)
+    await pair_many(stack, key, sessions)
+    names = [f"s{i:05d}" for i in range(sessions)]
+    async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
+        for session in names:
+            await call(
+                http, "PATCH", f"/api/v1/sessions/{session}", json={"config": {"pacing": {"enabled": False}}}
+            )
+
+    def make(i: int) -> tuple[str, dict[str, Any]]:
+        return f"/api/v1/sessions/{names[i % sessions]}/messages", {"type": "text", "to": TO, "text": f"m{i}"}
+
+    return key, make
+
+
 async def e2e(seconds: float = 10.0, sessions: int = 8, rate: float = 500.0) -> dict[str, Any]:
     """Throughput and latency from POST to ``sent`` on the WebSocket, every service running."""
     stack = boot(workers=2, ttl=10, partitions=64)
     try:
-        key = await new_tenant(stack, "bench-e2e")
-        await pair_many(stack, key, sessions)
-        names = [f"s{i:05d}" for i in range(sessions)]
-        async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
-            for name in names:
-                await call(
-                    http, "PATCH", f"/api/v1/sessions/{name}", json={"config": {"pacing": {"enabled": False}}}
-                )
+        key, make = await unpaced_tenant(stack, "bench-e2e", sessions)
         ceiling = await jetstream_ceiling(stack.system.info["nats_url"])
         headers = {"X-Api-Key": key}
-
-        def make(i: int) -> tuple[str, dict[str, Any]]:
-            return f"/api/v1/sessions/{names[i % sessions]}/messages", {
-                "type": "text",
-                "to": TO,
-                "text": f"m{i}",
-            }
 
         async with SentWatcher(stack.ws, key) as watcher:
             before = cpu_seconds(stack.system.proc.pid)
@@ -373,21 +380,7 @@ async def burst_cost(extra: dict[str, str], seconds: float, sessions: int) -> di
     """CPU per message of each process over a burst of sends until each is ``sent``."""
     stack = boot(workers=2, ttl=10, partitions=64, extra=extra)
     try:
-        key = await new_tenant(stack, "bench-cost")
-        await pair_many(stack, key, sessions)
-        names = [f"s{i:05d}" for i in range(sessions)]
-        async with httpx.AsyncClient(base_url=stack.system.url, headers={"X-Api-Key": key}) as http:
-            for name in names:
-                await call(
-                    http, "PATCH", f"/api/v1/sessions/{name}", json={"config": {"pacing": {"enabled": False}}}
-                )
-
-        def make(i: int) -> tuple[str, dict[str, Any]]:
-            return f"/api/v1/sessions/{names[i % sessions]}/messages", {
-                "type": "text",
-                "to": TO,
-                "text": f"m{i}",
-            }
+        key, make = await unpaced_tenant(stack, "bench-cost", sessions)
 
         async with SentWatcher(stack.ws, key) as watcher:
             before = cpu_seconds(stack.system.proc.pid)

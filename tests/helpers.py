@@ -387,6 +387,16 @@ def pair(http: httpx.Client, name: str, phone: str) -> dict[str, Any]:
     return wait_status(http, name, "CONNECTED")
 
 
+def merge_deliveries(merged: dict[str, dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    """Add a page of deliveries to ``merged`` by WhatsApp id, summing the counts of repeats."""
+    for item in items:
+        seen = merged.get(item["wa_id"])
+        if seen is None:
+            merged[item["wa_id"]] = item
+        else:
+            seen["count"] += item["count"]
+
+
 def deliveries(
     http: httpx.Client, name: str, page: int = 1000, outage_ok: bool = False
 ) -> list[dict[str, Any]]:
@@ -402,12 +412,7 @@ def deliveries(
             return []
         assert response.status_code == 200, response.text
         body = response.json()
-        for item in body["items"]:
-            seen = merged.get(item["wa_id"])
-            if seen is None:
-                merged[item["wa_id"]] = item
-            else:
-                seen["count"] += item["count"]
+        merge_deliveries(merged, body["items"])
         if body["next"] is None:
             return list(merged.values())
         after = body["next"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,46 @@ def connected_unpaced(system: System, name: str, phone: str) -> httpx.Client:
     response = http.patch("/api/v1/sessions/main", json={"config": {"pacing": {"enabled": False}}})
     assert response.status_code == 200
     return http
+
+
+class RetryingSender(threading.Thread):
+    """Sends each text to session ``main`` as the README says a client should: a 503, or no
+    answer at all, is retried with the same Idempotency-Key until it is accepted."""
+
+    def __init__(self, system: System, key: str, texts: list[str], to: str, pause: float) -> None:
+        super().__init__()
+        self.url, self.key, self.texts, self.to, self.pause = system.url, key, texts, to, pause
+        self.accepted: list[str] = []
+        self.retries = 0
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"X-Api-Key": self.key}, timeout=10) as client:
+            for n, text in enumerate(self.texts):
+                body = {"type": "text", "to": self.to, "text": text}
+                while True:
+                    try:
+                        answer = client.post(
+                            "/api/v1/sessions/main/messages",
+                            json=body,
+                            headers={"Idempotency-Key": f"{self.to}-{n}"},
+                        )
+                        if answer.status_code == 202:
+                            self.accepted.append(text)
+                            break
+                        assert answer.status_code == 503, answer.text
+                    except httpx.TransportError:
+                        pass
+                    self.retries += 1
+                    time.sleep(0.2)
+                time.sleep(self.pause)
+
+
+def delivered_exactly(http: httpx.Client, texts: list[str]) -> bool:
+    """Whether the contacts got exactly these texts (an outage answer reads as not yet)."""
+    try:
+        return sorted(d["text"] for d in deliveries(http, "main", outage_ok=True)) == sorted(texts)
+    except httpx.TransportError:
+        return False
 
 
 BEFORE, DURING = "body-before-7f3a9c", "body-during-7f3a9c"
@@ -240,39 +281,13 @@ def test_embedded_servers_killed_with_9_come_back_by_themselves_and_nothing_acce
     # is delivered. The test restarts nothing itself.
     import os
     import signal
-    import threading
 
     system = start_system(tmp_path / ".zapgate", FAST)  # embedded nats-server and PostgreSQL
     try:
         http = connected_unpaced(system, "self-heal", "5511911119077")
-        key = http.headers["X-Api-Key"]
         texts = [f"heal-{i}" for i in range(90)]
-        accepted: list[str] = []
-        retries = [0]
-
-        def send_all() -> None:
-            # As the README says: a 503 (or no answer) is retried with the same Idempotency-Key.
-            with httpx.Client(base_url=system.url, headers={"X-Api-Key": key}, timeout=10) as client:
-                for n, text in enumerate(texts):
-                    body = {"type": "text", "to": "5511987659077", "text": text}
-                    while True:
-                        try:
-                            answer = client.post(
-                                "/api/v1/sessions/main/messages",
-                                json=body,
-                                headers={"Idempotency-Key": f"h{n}"},
-                            )
-                            if answer.status_code == 202:
-                                accepted.append(text)
-                                break
-                            assert answer.status_code == 503, answer.text
-                        except httpx.TransportError:
-                            pass
-                        retries[0] += 1
-                        time.sleep(0.2)
-                    time.sleep(0.1)
-
-        sender = threading.Thread(target=send_all)
+        sender = RetryingSender(system, http.headers["X-Api-Key"], texts, "5511987659077", pause=0.1)
+        accepted = sender.accepted
         sender.start()
         wait_until(lambda: len(accepted) >= 30, 60, "a third of the messages to be accepted")
         os.kill(system.info["servers"]["nats"], signal.SIGKILL)
@@ -285,19 +300,13 @@ def test_embedded_servers_killed_with_9_come_back_by_themselves_and_nothing_acce
         assert "nats exited with -9; restart #1" in system.log()
         assert "postgres exited with -9; restart #1" in system.log()
 
-        def all_delivered() -> bool:
-            try:
-                return sorted(d["text"] for d in deliveries(http, "main", outage_ok=True)) == sorted(texts)
-            except httpx.TransportError:
-                return False
-
-        wait_until(all_delivered, 120, "every accepted message to be delivered")
+        wait_until(lambda: delivered_exactly(http, texts), 120, "every accepted message to be delivered")
         assert all(d["count"] == 1 for d in deliveries(http, "main"))  # exactly once
         wait_until(
             lambda: http.get("/api/v1/sessions/main").json().get("status") == "CONNECTED",
             60, "the session to be CONNECTED again",
         )  # fmt: skip
-        assert retries[0] > 0, "no send met an outage: nothing was tested"
+        assert sender.retries > 0, "no send met an outage: nothing was tested"
     finally:
         system.stop()
 
@@ -310,7 +319,6 @@ def test_on_a_three_node_nats_cluster_a_node_killed_mid_burst_loses_and_repeats_
     import asyncio
     import os
     import signal
-    import threading
 
     import nats
 
@@ -329,33 +337,9 @@ def test_on_a_three_node_nats_cluster_a_node_killed_mid_burst_loses_and_repeats_
 
         assert asyncio.run(replicas()) == 3
         http = connected_unpaced(system, "cluster", "5511911119202")
-        key = http.headers["X-Api-Key"]
         texts = [f"node-{i}" for i in range(60)]
-        accepted: list[str] = []
-        retried = [0]
-
-        def send_all() -> None:
-            with httpx.Client(base_url=system.url, headers={"X-Api-Key": key}, timeout=10) as client:
-                for n, text in enumerate(texts):
-                    body = {"type": "text", "to": "5511987659202", "text": text}
-                    while True:
-                        try:
-                            answer = client.post(
-                                "/api/v1/sessions/main/messages",
-                                json=body,
-                                headers={"Idempotency-Key": f"c{n}"},
-                            )
-                            if answer.status_code == 202:
-                                accepted.append(text)
-                                break
-                            assert answer.status_code == 503, answer.text
-                        except httpx.TransportError:
-                            pass
-                        retried[0] += 1
-                        time.sleep(0.2)
-                    time.sleep(0.05)
-
-        sender = threading.Thread(target=send_all)
+        sender = RetryingSender(system, http.headers["X-Api-Key"], texts, "5511987659202", pause=0.05)
+        accepted = sender.accepted
         sender.start()
         wait_until(lambda: len(accepted) >= 20, 60, "a third of the messages to be accepted")
         os.kill(system.info["servers"]["nats-2"], signal.SIGKILL)
@@ -363,13 +347,7 @@ def test_on_a_three_node_nats_cluster_a_node_killed_mid_burst_loses_and_repeats_
         sender.join(180)
         assert not sender.is_alive() and accepted == texts
 
-        def all_delivered() -> bool:
-            try:
-                return sorted(d["text"] for d in deliveries(http, "main", outage_ok=True)) == sorted(texts)
-            except httpx.TransportError:
-                return False
-
-        wait_until(all_delivered, 120, "every accepted message to be delivered")
+        wait_until(lambda: delivered_exactly(http, texts), 120, "every accepted message to be delivered")
         assert all(d["count"] == 1 for d in deliveries(http, "main"))  # none twice
         assert http.get("/api/v1/sessions/main").json()["status"] == "CONNECTED"
         # The account was never connected from two workers at once.
