@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 from devstack import Postgres, free_port, nats_server_binary
 
+from zapgate.common import subjects
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_SECRET = "test-worker-secret-0123456789-abcdefghijklmnop"
 """A ``ZAPGATE_SECRET_KEY`` strong enough for the worker's check (32+ characters, varied)."""
@@ -277,6 +279,20 @@ async def simnet_stat(nats_url: str, key: str) -> int:
             return int((await kv.get(key)).value or b"0")
         except KeyNotFoundError:
             return 0
+    finally:
+        await nc.close()
+
+
+async def ack_pending(nats_url: str, partition: int) -> int:
+    """Commands of one partition the server handed out and has not seen acknowledged."""
+    import nats
+
+    nc = await nats.connect(servers=nats_url.split(","))
+    try:
+        info = await nc.jetstream().consumer_info(
+            subjects.COMMANDS_STREAM, subjects.partition_consumer(partition)
+        )
+        return int(info.num_ack_pending or 0)
     finally:
         await nc.close()
 

@@ -15,7 +15,17 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from helpers import System, deliveries, pair, simnet_stat, start_system, tenant, wait_status, wait_until
+from helpers import (
+    System,
+    ack_pending,
+    deliveries,
+    pair,
+    simnet_stat,
+    start_system,
+    tenant,
+    wait_status,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -256,6 +266,7 @@ def test_messages_wait_while_disconnected_and_expire(system: System) -> None:
 def test_kill_9_mid_burst_of_1000_delivers_each_exactly_once(system: System) -> None:
     http = connected(system, "burst", "5511911110004")
     worker_pid = int(str(message_worker(http, "burst")).rsplit(":", 1)[1])
+    partition = int(http.get("/api/v1/sessions/burst").json()["partition"])
     texts = [f"burst-{i}" for i in range(1000)]
 
     async def post_all() -> list[str]:
@@ -287,15 +298,20 @@ def test_kill_9_mid_burst_of_1000_delivers_each_exactly_once(system: System) -> 
 
             async def killer() -> None:
                 await third.wait()
-                # Frozen first, so the commands the server hands it meanwhile (its fetch is
-                # waiting) are delivered and never acknowledged: the kill must cause
-                # redeliveries, however fast the worker was keeping up before.
-                os.kill(worker_pid, signal.SIGSTOP)
-                for _ in range(50):
-                    if len(accepted) >= 400:
-                        break
-                    await asyncio.sleep(0.05)
-                os.kill(worker_pid, signal.SIGKILL)
+                # Frozen first, and killed only once the server holds commands it handed to the
+                # frozen worker and never saw acknowledged: the kill must cause redeliveries.
+                # A freeze that caught the worker between an ack and its next fetch holds none;
+                # it is thawed and frozen again a moment later.
+                for _ in range(200):
+                    os.kill(worker_pid, signal.SIGSTOP)
+                    for _ in range(10):
+                        if await ack_pending(system.info["nats_url"], partition) > 0:
+                            os.kill(worker_pid, signal.SIGKILL)
+                            return
+                        await asyncio.sleep(0.05)
+                    os.kill(worker_pid, signal.SIGCONT)
+                    await asyncio.sleep(0.01)
+                raise AssertionError("the worker never held an unacknowledged command")
 
             accepted: list[str] = []
 
