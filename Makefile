@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test lint typecheck test-unit test-integration test-e2e bench chaos migrate format clean asyncapi
+.PHONY: help install run test lint typecheck test-unit test-integration test-e2e bench chaos migrate format clean asyncapi nats-auth
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ run: install ## Start the whole system on embedded NATS and PostgreSQL (Ctrl-C s
 
 asyncapi: install ## Regenerate docs/asyncapi.json (the NATS contract) from the message models
 	$(RUN) python -c "import json; from zapgate.common.contract import asyncapi; print(json.dumps(asyncapi(), indent=2, sort_keys=True))" > docs/asyncapi.json
+
+nats-auth: install ## Regenerate deploy/k8s/base/nats-auth.conf (each service's NATS user and subjects)
+	$(RUN) python -m zapgate.common.permissions > deploy/k8s/base/nats-auth.conf
 
 migrate: install ## Run every service's migrations against ZAPGATE_DATABASE_URL
 	$(RUN) zapgate-gateway migrate

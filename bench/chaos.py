@@ -65,8 +65,11 @@ FAULT_EVERY = 15.0
 DOWN_FOR = 2.0  # how long a restarted server stays down: longer than a lease can go unrenewed
 # nats-server twice, PostgreSQL once, a gateway once (issue 5), spread over the run.
 SCHEDULE = ("nats", "postgres", "gateway", "nats")
-# On a 3-node NATS cluster: kill -9 the node leading each of these streams in turn, then any node.
-CLUSTER_SCHEDULE = ("leader:KV_zg_leases", "leader:ZG_COMMANDS", "leader:ZG_EVENTS", "leader:KV_zg_workers")
+# On a 3-node NATS cluster: kill -9 the node leading each of these in turn ("meta": the JetStream
+# meta leader, which places streams and consumers).
+CLUSTER_SCHEDULE = (
+    "leader:KV_zg_leases", "leader:meta", "leader:ZG_COMMANDS", "leader:ZG_EVENTS", "leader:KV_zg_workers",
+)  # fmt: skip
 TO = "5511987650001"
 FULL_FORM = 2000  # messages from which a run must show that its faults caused redeliveries
 Fault = tuple[float, str, int | None]  # (time, what, pid of the killed process)
@@ -128,9 +131,12 @@ class ClusterServers(Servers):
         }
 
     def kill_leader(self, stream: str, down: float) -> str:
-        """kill -9 the node leading ``stream``; after ``down`` s start it again. Its name."""
+        """kill -9 the node leading ``stream`` (``meta``: the meta group); after ``down`` s start it
+        again. Its name."""
 
         async def leader() -> str:
+            if stream == "meta":
+                return self.cluster.meta_leader()
             nc = await nats.connect(servers=self.cluster.url.split(","))
             try:
                 info = await nc.jetstream().stream_info(stream)

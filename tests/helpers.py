@@ -74,15 +74,20 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def start_nats(store: Path, port: int | None = None) -> ServerProcess:
-    """A JetStream nats-server with file storage in ``store`` (on a free port unless given)."""
+def start_nats(
+    store: Path, port: int | None = None, config: Path | None = None, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """A JetStream nats-server with file storage in ``store`` (on a free port unless given),
+    reading ``config`` first if given (with ``env`` added to its environment)."""
     port = port or free_port()
     store.parent.mkdir(parents=True, exist_ok=True)
     log = open(store.parent / "nats.log", "ab")  # noqa: SIM115 - lives as long as the server
+    first = ["-c", str(config)] if config else []
     proc = subprocess.Popen(
-        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        [nats_server_binary(), *first, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     wait_until(lambda: port_open(port), 20, "nats-server to listen")
     return ServerProcess(f"nats://127.0.0.1:{port}", proc)
@@ -95,6 +100,7 @@ class NatsCluster:
     root: Path
     ports: list[tuple[int, int]]
     nodes: dict[str, ServerProcess] = field(default_factory=dict)
+    monitors: list[int] = field(default_factory=list)  # each node's HTTP monitoring port
 
     @property
     def url(self) -> str:
@@ -105,6 +111,8 @@ class NatsCluster:
         """Start (or start again) node ``name``."""
         n = int(name[1:])
         client, cluster = self.ports[n - 1]
+        while len(self.monitors) < len(self.ports):
+            self.monitors.append(free_port())
         store = self.root / name / "store"
         store.parent.mkdir(parents=True, exist_ok=True)
         routes = ",".join(f"nats://127.0.0.1:{route}" for _, route in self.ports)
@@ -112,11 +120,26 @@ class NatsCluster:
         proc = subprocess.Popen(
             [nats_server_binary(), "-a", "127.0.0.1", "-p", str(client), "-js", "-sd", str(store),
              "--server_name", name, "--cluster_name", "zg", "--cluster", f"nats://127.0.0.1:{cluster}",
-             "--routes", routes],
+             "--routes", routes, "-m", str(self.monitors[n - 1])],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.nodes[name] = ServerProcess(f"nats://127.0.0.1:{client}", proc)
         wait_until(lambda: port_open(client), 20, f"cluster node {name} to listen")
+
+    def meta_leader(self) -> str:
+        """The node leading the JetStream meta group (the one that places every stream), as a
+        live node's monitoring endpoint reports it."""
+        for n, port in enumerate(self.monitors, start=1):
+            node = self.nodes.get(f"n{n}")
+            if node is None or node.proc is None or node.proc.poll() is not None:
+                continue
+            try:
+                meta = httpx.get(f"http://127.0.0.1:{port}/jsz", timeout=2).json().get("meta_cluster", {})
+            except httpx.HTTPError:
+                continue
+            if meta.get("leader"):
+                return str(meta["leader"])
+        raise RuntimeError("no node reports a JetStream meta leader")
 
     def stop(self) -> None:
         """Stop every node."""
@@ -183,14 +206,21 @@ class System:
             return False
 
     def stop(self) -> int:
-        """SIGTERM the stack and wait for it; returns its exit code."""
+        """SIGTERM the stack and wait for it; returns its exit code.
+
+        Every service connected to the embedded NATS as its own user: a subject it used that its
+        permissions (deploy/k8s/base/nats-auth.conf) do not allow fails here, whatever test ran.
+        """
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(60)
+            code = self.proc.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             raise
+        violations = [line for line in self.log().splitlines() if "Violation" in line and "[ERR]" in line]
+        assert not violations, "NATS permissions refused a service:\n" + "\n".join(violations[:20])
+        return code
 
 
 # nats-server reserves each store's max_bytes on its disk; the tests' are small, so they run on
@@ -274,7 +304,7 @@ async def simnet_stat(nats_url: str, key: str) -> int:
 
     nc = await nats.connect(servers=nats_url.split(","))
     try:
-        kv = await nc.jetstream().key_value("zg_simnet")
+        kv = await nc.jetstream().key_value(subjects.SIMNET_BUCKET)
         try:
             return int((await kv.get(key)).value or b"0")
         except KeyNotFoundError:

@@ -7,6 +7,10 @@ billing as child processes: each output line prefixed with the child's name, a c
 (the servers too) restarted with backoff on the same port, and SIGINT/SIGTERM stopping
 everything in order, the servers last.
 
+The embedded nats-server admits only the users of deploy/k8s/base/nats-auth.conf's rules: each service
+connects as its own user with just the subjects it needs (passwords made once, kept in
+``nats-users.json``); the URL in ``devstack.json`` is the admin's.
+
 ``ZAPGATE_NATS_URL`` / ``ZAPGATE_DATABASE_URL`` point it at external servers instead.
 """
 
@@ -151,13 +155,31 @@ def nats_server_binary() -> str:
     return found
 
 
+def nats_users(data_dir: Path) -> dict[str, str]:
+    """The password of every NATS user (the services' and the admin's), made once, kept 0600,
+    and the server's ``authorization`` file written from them."""
+    from zapgate.common import permissions
+
+    path = data_dir / "nats-users.json"
+    users: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    for user in (permissions.ADMIN, *permissions.SERVICES):
+        users.setdefault(user, secrets.token_hex(16))
+    for file, text in ((path, json.dumps(users, indent=2)), (data_dir / "nats-auth.conf",
+                       permissions.authorization_conf(users))):  # fmt: skip
+        file.touch(mode=0o600)
+        file.chmod(0o600)
+        file.write_text(text)
+    return users
+
+
 def nats_argv(data_dir: Path, port: int) -> list[str]:
-    """An embedded JetStream server with file storage under data_dir, on 127.0.0.1:port."""
+    """An embedded JetStream server with file storage under data_dir, on 127.0.0.1:port, that
+    admits the users of ``nats_users``."""
     store = data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
     return [
-        nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store),
-        "--server_name", "zapgate-dev",
+        nats_server_binary(), "-c", str(data_dir / "nats-auth.conf"), "-a", "127.0.0.1", "-p", str(port),
+        "-js", "-sd", str(store), "--server_name", "zapgate-dev",
     ]  # fmt: skip
 
 
@@ -169,10 +191,15 @@ def nats_cluster_argv(data_dir: Path, node: int, ports: list[tuple[int, int]]) -
     store.mkdir(parents=True, exist_ok=True)
     routes = ",".join(f"nats://127.0.0.1:{route}" for _, route in ports)
     return [
-        nats_server_binary(), "-a", "127.0.0.1", "-p", str(client), "-js", "-sd", str(store),
-        "--server_name", f"zapgate-dev-{node + 1}", "--cluster_name", "zapgate-dev",
+        nats_server_binary(), "-c", str(data_dir / "nats-auth.conf"), "-a", "127.0.0.1", "-p", str(client),
+        "-js", "-sd", str(store), "--server_name", f"zapgate-dev-{node + 1}", "--cluster_name", "zapgate-dev",
         "--cluster", f"nats://127.0.0.1:{cluster}", "--routes", routes,
     ]  # fmt: skip
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """Each URL of a comma-separated list, with ``user:password@`` in it."""
+    return ",".join(u.strip().replace("://", f"://{user}:{password}@", 1) for u in url.split(","))
 
 
 async def wait_jetstream(url: str, within: float) -> None:
@@ -428,6 +455,9 @@ async def main_async(args: argparse.Namespace) -> int:
         nats_port = None
         cluster = int(os.environ.get("ZAPGATE_DEV_NATS_CLUSTER", "1"))
         cluster_env: dict[str, str] = {}
+        users: dict[str, str] = {}
+        if not nats_url:
+            users = await asyncio.to_thread(nats_users, data_dir)
         if not nats_url and cluster > 1:
             # A JetStream cluster on loopback, every node a supervised child like the others.
             ports = [(free_port(), free_port()) for _ in range(cluster)]
@@ -460,9 +490,9 @@ async def main_async(args: argparse.Namespace) -> int:
         await servers.run()
         if nats_port is not None:
             await wait_tcp(nats_port, 20)
-            say(f"embedded nats-server at {nats_url} (data in {data_dir / 'nats'})")
+            say(f"embedded nats-server at {nats_url} (data in {data_dir / 'nats'}, users in nats-users.json)")
         elif cluster_env:
-            await wait_jetstream(nats_url, 60)
+            await wait_jetstream(with_credentials(nats_url, "admin", users["admin"]), 60)
             say(f"embedded {cluster}-node NATS cluster at {nats_url} (data in {data_dir}/nats-N)")
         if postgres is not None:
             database_url = await postgres.wait_ready(pg_port)
@@ -490,11 +520,19 @@ async def main_async(args: argparse.Namespace) -> int:
 
         health: dict[str, str] = {}
 
-        def background(name: str, module: str) -> None:
+        def as_user(service: str) -> dict[str, str]:
+            """The environment of a service, connecting to the embedded NATS as its own user."""
+            if not users:
+                return env
+            return {**env, "ZAPGATE_NATS_USER": service, "ZAPGATE_NATS_PASSWORD": users[service]}
+
+        def background(name: str, module: str, service: str) -> None:
             health_port = free_port()
             health[name] = f"http://127.0.0.1:{health_port}/health"
             supervisor.add(
-                Child(name, service_argv(module), {**env, "ZAPGATE_HEALTH_PORT": str(health_port)})
+                Child(
+                    name, service_argv(module), {**as_user(service), "ZAPGATE_HEALTH_PORT": str(health_port)}
+                )
             )
 
         # The first gateway is "gateway" on the configured port; more replicas (--gateways) take
@@ -504,13 +542,15 @@ async def main_async(args: argparse.Namespace) -> int:
             name = "gateway" if n == 1 else f"gateway-{n}"
             supervisor.add(
                 Child(
-                    name, service_argv("zapgate.gateway"), {**env, "ZAPGATE_GATEWAY_PORT": str(gateway_port)}
+                    name,
+                    service_argv("zapgate.gateway"),
+                    {**as_user("gateway"), "ZAPGATE_GATEWAY_PORT": str(gateway_port)},
                 )
             )
         for i in range(1, args.workers + 1):
-            background(f"worker-{i}", "zapgate.session_worker")
-        background("scheduler", "zapgate.scheduler")
-        background("billing", "zapgate.billing")
+            background(f"worker-{i}", "zapgate.session_worker", "session-worker")
+        background("scheduler", "zapgate.scheduler", "scheduler")
+        background("billing", "zapgate.billing", "billing")
         await supervisor.run()
 
         gateway_url = f"http://{host}:{port}"
@@ -522,7 +562,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 {
                     "gateway_url": gateway_url,
                     "gateway_urls": [f"http://{host}:{p}" for p in gateway_ports],
-                    "nats_url": nats_url,
+                    # The admin's: the operator's tools (and the tests) may look at everything.
+                    "nats_url": with_credentials(nats_url, "admin", users["admin"]) if users else nats_url,
                     "database_url": database_url,
                     "health": health,
                     "pid": os.getpid(),

@@ -33,6 +33,9 @@ from helpers import ROOT, free_port, start_nats, start_postgres, wait_until
 from test_stack import readme_walkthrough
 from websockets.sync.client import connect
 
+from zapgate.common import permissions
+from zapgate.common.permissions import password_variable
+
 pytestmark = pytest.mark.e2e
 
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
@@ -41,6 +44,10 @@ K8S = ROOT / "deploy" / "k8s"
 SECRETS = {
     "ZAPGATE_ADMIN_KEY": "zgadmin_deploy-contract-0123456789abcdef",
     "ZAPGATE_SECRET_KEY": "deploy-contract-secret-0123456789-abcdefgh",
+    **{
+        password_variable(user): f"deploy-contract-{user}-password"
+        for user in (permissions.ADMIN, *permissions.SERVICES)
+    },
 }
 
 
@@ -106,7 +113,11 @@ def test_each_kustomize_overlay_renders_valid_manifests_that_reference_what_exis
     for doc in docs:
         kubernetes_validate.validate(doc, "1.31.0", strict=True)
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in docs if d["kind"] == "Secret"}
     secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "zapgate")
+    # Every NATS user of nats-auth.conf has its password in the Secret the servers read.
+    users = {password_variable(u) for u in (permissions.ADMIN, *permissions.SERVICES)}
+    assert users == set(secrets["zapgate-nats-users"])
     assert {"ZAPGATE_NATS_URL", "ZAPGATE_DATABASE_URL", "ZAPGATE_ADMIN_KEY", "ZAPGATE_SECRET_KEY"} <= set(
         secret["stringData"]
     )
@@ -116,6 +127,10 @@ def test_each_kustomize_overlay_renders_valid_manifests_that_reference_what_exis
         for container in [*pod.get("containers", []), *pod.get("initContainers", [])]:
             for source in container.get("envFrom", []):
                 assert ("Secret", source["secretRef"]["name"]) in names, (doc["metadata"]["name"], source)
+            for variable in container.get("env", []):
+                ref = variable.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["key"] in secrets[ref["name"]], (doc["metadata"]["name"], ref)
         for volume in pod.get("volumes", []):
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in names
@@ -239,11 +254,21 @@ class Deployment:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def compose_nats(service: dict[str, Any]) -> dict[str, Any]:
+    """The compose file's nats-server configuration (``-c``, from the file its volume mounts) and
+    environment, for a local nats-server."""
+    command: list[str] = service["command"]
+    mounted = command[command.index("-c") + 1]
+    volume = next(v for v in service["volumes"] if v.split(":")[1] == mounted)
+    config = (COMPOSE.parent / volume.split(":")[0]).resolve()
+    return {"config": config, "env": {k: substitute(str(v)) for k, v in service["environment"].items()}}
+
+
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     spec = compose()
     services: dict[str, Any] = spec["services"]
-    nats = start_nats(tmp_path / "nats" / "store")
+    nats = start_nats(tmp_path / "nats" / "store", **compose_nats(services["nats"]))
     pg = start_postgres(tmp_path / "pg")
     bin_dir = install_like_the_dockerfile(tmp_path / "app")
     # The compose file's PostgreSQL: its user, password and database, on a fresh server.
@@ -306,6 +331,9 @@ def test_the_compose_services_start_a_working_system_from_an_empty_database(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr + deployment.log()
     assert '"status":"CONNECTED"' in done.stdout and '"status":"read"' in done.stdout
+    # Each service connected as its own NATS user, and was never refused a subject it used.
+    nats_log = (tmp_path / "nats" / "nats.log").read_text()
+    assert "Violation" not in nats_log, nats_log
     # The WebSocket works in the image's environment (uvicorn needs a WebSocket library there).
     admin = {"X-Api-Key": SECRETS["ZAPGATE_ADMIN_KEY"]}
     created = httpx.post(f"{deployment.gateway_url}/api/v1/tenants", json={"name": "ws-check"}, headers=admin)
@@ -322,6 +350,6 @@ def test_the_nats_cluster_configuration_is_valid() -> None:
 
     done = subprocess.run(
         [nats_server_binary(), "-c", str(K8S / "base" / "nats.conf"), "-t"], capture_output=True, text=True, timeout=30,
-        env={**os.environ, "POD_NAME": "zapgate-nats-0"},
+        env={**os.environ, "POD_NAME": "zapgate-nats-0", **SECRETS},
     )  # fmt: skip
     assert done.returncode == 0 and "is valid" in done.stdout + done.stderr, done.stdout + done.stderr

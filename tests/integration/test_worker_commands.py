@@ -148,7 +148,7 @@ async def test_sends_go_out_once_and_in_order_and_a_redelivered_send_is_not_sent
 
         texts = [json.loads(m.data)["text"] for m in await _deliveries(js, tenant, session)]
         assert texts == [f"m{i}" for i in range(60)]  # each once, in order
-        simnet = await js.key_value("zg_simnet")
+        simnet = await js.key_value(subjects.SIMNET_BUCKET)
         try:
             repeats = int((await simnet.get("stats.repeats")).value or b"0")
         except KeyNotFoundError:

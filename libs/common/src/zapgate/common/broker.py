@@ -26,7 +26,9 @@ MAX_COMMAND_SIZE = 1024 * 1024
 
 
 async def connect(settings: CommonSettings, name: str, **callbacks: Any) -> NATS:
-    """Connect to NATS, reconnecting forever; pings every few seconds so a dead link shows fast."""
+    """Connect to NATS, reconnecting forever; pings every few seconds so a dead link shows fast.
+
+    ``callbacks`` (and any other nats.connect option) override the defaults."""
 
     async def _error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
@@ -41,18 +43,24 @@ async def connect(settings: CommonSettings, name: str, **callbacks: Any) -> NATS
         "error_cb": _error,
         "disconnected_cb": _disconnected,
         "reconnected_cb": _reconnected,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        # nats-py's default is 120 s: a dead connection would go unnoticed for minutes.
+        "ping_interval": max(1, int(settings.lease_ttl / 3)),
+        "max_outstanding_pings": 2,
     }
+    if settings.nats_user:
+        # Its own inbox: its user may subscribe to no other (deploy/k8s/base/nats-auth.conf).
+        options["user"] = settings.nats_user
+        options["inbox_prefix"] = subjects.inbox_prefix(settings.nats_user)
+        if settings.nats_password is not None:
+            options["password"] = settings.nats_password.get_secret_value()
     options.update(callbacks)
     return await nats.connect(
         servers=settings.nats_servers,
         name=f"{name}@{settings.worker_id}",
         connect_timeout=int(max(1, settings.nats_connect_timeout)),
-        allow_reconnect=True,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        # nats-py's default is 120 s: a dead connection would go unnoticed for minutes.
-        ping_interval=max(1, int(settings.lease_ttl / 3)),
-        max_outstanding_pings=2,
         **options,
     )
 

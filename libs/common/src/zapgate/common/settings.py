@@ -22,6 +22,11 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZAPGATE_", extra="ignore", frozen=True)
 
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL(s), comma separated")
+    nats_user: str | None = Field(
+        None,
+        description="NATS user of this service (deploy/k8s/base/nats-auth.conf gives each service its own)",
+    )
+    nats_password: SecretStr | None = Field(None, description="Password of ZAPGATE_NATS_USER")
     database_url: str = Field(
         "postgresql+asyncpg://postgres@127.0.0.1:5432/zapgate",
         description="PostgreSQL URL; postgresql:// is accepted and driven by asyncpg",

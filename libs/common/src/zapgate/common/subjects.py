@@ -134,6 +134,9 @@ def rpc(partition: int, tenant: str, session: str, verb: str) -> str:
     )
 
 
+RPC_ALL = "zg.rpc.>"
+
+
 def partition_rpc(partition: int) -> str:
     """What the holder of a partition listens to for queries."""
     return f"zg.rpc.{partition}.>"
@@ -147,3 +150,82 @@ durable, so a replica that was away when a key was revoked still hears of it."""
 def revoked_key(key_hash: str) -> str:
     """KV key of a revoked API key."""
     return f"k.{_token(key_hash, 'key hash')}"
+
+
+TICKETS_BUCKET = "zg_ws_tickets"
+"""KV bucket of one-use WebSocket tickets (the gateway's)."""
+
+SIMNET_BUCKET = "zg_simnet"
+"""KV bucket of the simulated network: accounts, connections, counters (the simulator's)."""
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream behind a KV bucket."""
+    return f"KV_{bucket}"
+
+
+def object_stream(bucket: str) -> str:
+    """The stream behind an object store."""
+    return f"OBJ_{bucket}"
+
+
+def inbox_prefix(service: str) -> str:
+    """Where a service's replies come back: its own inbox, so no other user can read them."""
+    return f"_INBOX.{_token(service, 'service')}"
+
+
+# The JetStream API subjects a client uses on one stream, for the per-service permissions of
+# nats-server (docs/operations.md). The API is request/reply on ``$JS.API.<verb>.<stream>...``.
+
+
+def js_manage(stream: str) -> list[str]:
+    """Create, update and inspect one stream (``ensure_topology``)."""
+    return [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("CREATE", "UPDATE", "INFO")]
+
+
+def js_read(stream: str) -> list[str]:
+    """Read single messages of one stream (KV gets, last message of a subject)."""
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+    ]
+
+
+def js_consume(stream: str) -> list[str]:
+    """Create, pull from, acknowledge and remove consumers of one stream (KV watches too)."""
+    api = "$JS.API.CONSUMER"
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"{api}.CREATE.{stream}",
+        f"{api}.CREATE.{stream}.>",
+        f"{api}.DURABLE.CREATE.{stream}.>",
+        f"{api}.INFO.{stream}.>",
+        f"{api}.DELETE.{stream}.>",
+        f"{api}.MSG.NEXT.{stream}.>",
+        f"$JS.ACK.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+
+
+def js_purge(stream: str) -> str:
+    """Purge (part of) one stream: an object store deletes an object's chunks so."""
+    return f"$JS.API.STREAM.PURGE.{stream}"
+
+
+JS_ACCOUNT_INFO = "$JS.API.INFO"
+"""The account's JetStream limits and usage (read at start-up)."""
+
+JS_STREAM_NAMES = "$JS.API.STREAM.NAMES"
+"""Which stream holds a subject (nats-py asks it when a subscription names no stream)."""
+
+
+def kv_keys(bucket: str) -> str:
+    """Every key of a KV bucket, as the subjects a put or delete publishes on."""
+    return f"$KV.{bucket}.>"
+
+
+def object_subjects(bucket: str) -> str:
+    """Every chunk and metadata subject of an object store."""
+    return f"$O.{bucket}.>"

@@ -11,9 +11,10 @@ from nats.js import api as js_api
 from nats.js.errors import BadRequestError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from zapgate.common import subjects
 from zapgate.gateway.adapters.nats import NatsLink
 
-BUCKET = "zg_ws_tickets"
+BUCKET = subjects.TICKETS_BUCKET
 TICKET_TTL = 60.0
 TICKET = re.compile(r"zgt_[A-Za-z0-9_-]{32}")
 

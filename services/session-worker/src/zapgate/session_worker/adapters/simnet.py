@@ -25,7 +25,7 @@ from zapgate.common import subjects
 
 log = logging.getLogger(__name__)
 
-BUCKET = "zg_simnet"
+BUCKET = subjects.SIMNET_BUCKET
 REPLACED = "stats.replaced"
 REPEATS = "stats.repeats"
 DEDUP_WINDOW = 600.0
