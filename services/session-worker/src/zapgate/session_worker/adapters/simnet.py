@@ -22,6 +22,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from zapgate.common import subjects
+from zapgate.session_worker.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,9 @@ class SimNetwork:
         return network
 
     async def close(self) -> None:
-        """Stop watching."""
+        """Stop watching (cancelled again if nats-py swallows it while the watch is being set up)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done([self._task], 5.0)
 
     async def connect(self, account: str, conn_id: str, owner: str, on_replaced: OnReplaced) -> None:
         """Register a connection of ``account``, replacing whichever was registered.

@@ -1,0 +1,376 @@
+"""One contract, two engines: the simulator (on a real NATS) and the whatsapp engine (neonize's
+real Python client over a fake of its Go library, tests/fakes/whatsmeow.py).
+
+Each test drives an engine as the session host does and plays the phone's part through the
+harness: scanning, typing a pairing code, writing to the session, connecting elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import pytest
+from fakes.whatsmeow import FakeWhatsmeow, installed
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+
+from zapgate.common.ids import new_id
+from zapgate.common.messages import (
+    ContactCard,
+    ContactContent,
+    LocationContent,
+    MessageState,
+    SessionStatus,
+    TextContent,
+)
+from zapgate.session_worker.adapters.simnet import SimNetwork
+from zapgate.session_worker.engines.simulator import SimulatorEngine
+from zapgate.session_worker.engines.whatsapp import WhatsAppEngine
+
+PHONE = "5511912345678"
+CONTACT = "5511987654321@s.whatsapp.net"
+SPEED = 40.0  # the simulator's QR rotation (160 s) in 4 s
+
+
+@dataclass
+class Recorder:
+    """The engine's host, as far as the contract goes: everything the engine reported."""
+
+    statuses: list[tuple[SessionStatus, str | None, str | None]] = field(default_factory=list)
+    qrs: list[tuple[str, int, datetime]] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    creds: list[bytes | None] = field(default_factory=list)
+    acks: list[tuple[str, str, MessageState]] = field(default_factory=list)
+    inbox: list[tuple[str, str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _note(self) -> None:
+        self.changed.set()
+
+    async def status(
+        self, status: SessionStatus, reason: str | None = None, phone: str | None = None
+    ) -> None:
+        self.statuses.append((status, reason, phone))
+        self._note()
+
+    async def qr(self, value: str, index: int, expires_at: datetime) -> None:
+        self.qrs.append((value, index, expires_at))
+        self._note()
+
+    async def pairing_code(self, code: str) -> None:
+        self.codes.append(code)
+        self._note()
+
+    async def credentials(self, creds: bytes | None) -> None:
+        self.creds.append(creds)
+        self._note()
+
+    async def message_status(self, message_id: str, wa_id: str, chat: str, status: MessageState) -> None:
+        self.acks.append((message_id, wa_id, status))
+        self._note()
+
+    async def received(self, wa_id: str, sender: str, content: Any) -> None:
+        self.inbox.append((wa_id, sender, content))
+        self._note()
+
+    async def connected(self) -> None:
+        self._note()
+
+    @property
+    def last(self) -> SessionStatus | None:
+        return self.statuses[-1][0] if self.statuses else None
+
+    async def until(self, check: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until ``check`` holds; fails after ``within`` seconds."""
+        async with asyncio.timeout(within):
+            while not check():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+class Harness:
+    """Makes engines of one kind and plays the phone and the network for them."""
+
+    kind: str
+
+    def engine(self, owner: str, events: Recorder, creds: bytes | None = None) -> Any:
+        raise NotImplementedError
+
+    async def scan(self, engine: Any, phone: str) -> None:
+        raise NotImplementedError
+
+    async def enter_code(self, engine: Any, phone: str, code: str) -> bool:
+        raise NotImplementedError
+
+    async def receive(self, engine: Any, sender: str, text: str) -> None:
+        raise NotImplementedError
+
+    async def connect_elsewhere(self, engine: Any, creds: bytes) -> None:
+        raise NotImplementedError
+
+
+class Simulator(Harness):
+    kind = "simulator"
+
+    def __init__(self, network: SimNetwork) -> None:
+        self.network = network
+        self.others: list[SimulatorEngine] = []
+
+    def engine(self, owner: str, events: Recorder, creds: bytes | None = None) -> SimulatorEngine:
+        return SimulatorEngine(owner, creds, events, self.network, SPEED)
+
+    async def scan(self, engine: SimulatorEngine, phone: str) -> None:
+        assert await engine.scan(phone)
+
+    async def enter_code(self, engine: SimulatorEngine, phone: str, code: str) -> bool:
+        return await engine.enter_code(phone, code)
+
+    async def receive(self, engine: SimulatorEngine, sender: str, text: str) -> None:
+        assert await engine.inbound(sender, TextContent(text=text))
+
+    async def connect_elsewhere(self, engine: SimulatorEngine, creds: bytes) -> None:
+        other = SimulatorEngine(engine.owner, creds, Recorder(), self.network, SPEED)
+        self.others.append(other)
+        await other.start()
+
+
+class WhatsApp(Harness):
+    kind = "whatsapp"
+
+    def __init__(self, fake: FakeWhatsmeow) -> None:
+        self.fake = fake
+
+    def engine(self, owner: str, events: Recorder, creds: bytes | None = None) -> WhatsAppEngine:
+        return WhatsAppEngine(
+            owner, creds, events, "postgres://zapgate@127.0.0.1:5432/zapgate?sslmode=disable"
+        )
+
+    async def scan(self, engine: WhatsAppEngine, phone: str) -> None:
+        await asyncio.to_thread(self.fake.scan, engine.owner, phone)
+
+    async def enter_code(self, engine: WhatsAppEngine, phone: str, code: str) -> bool:
+        return await asyncio.to_thread(self.fake.enter_code, engine.owner, phone, code)
+
+    async def receive(self, engine: WhatsAppEngine, sender: str, text: str) -> None:
+        await asyncio.to_thread(
+            self.fake.receive, engine.owner, sender.split("@")[0], Message(conversation=text)
+        )
+
+    async def connect_elsewhere(self, engine: WhatsAppEngine, creds: bytes) -> None:
+        await asyncio.to_thread(self.fake.replace, engine.owner)
+
+
+@pytest.fixture(params=["simulator", "whatsapp"])
+async def harness(request: pytest.FixtureRequest, clean_nats: str) -> AsyncIterator[Harness]:
+    if request.param == "simulator":
+        nc = await nats.connect(clean_nats)
+        network = await SimNetwork.open(nc.jetstream())
+        yield Simulator(network)
+        await network.close()
+        await nc.close()
+    else:
+        with installed(FakeWhatsmeow(qr_seconds=(60 / SPEED, 20 / SPEED, 20 / SPEED, 20 / SPEED))) as fake:
+            yield WhatsApp(fake)
+
+
+async def linked(harness: Harness, events: Recorder, owner: str | None = None) -> Any:
+    """An engine linked to PHONE through a QR scan, CONNECTED."""
+    engine = harness.engine(owner or f"t1/{new_id()[:12]}", events)
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    await harness.scan(engine, PHONE)
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    return engine
+
+
+async def test_qr_codes_rotate_then_run_out(harness: Harness) -> None:
+    events = Recorder()
+    engine = harness.engine("t1/qr", events)
+    await engine.start()
+    await events.until(lambda: len(events.qrs) >= 2)
+    assert [s for s, _, _ in events.statuses[:2]] == [SessionStatus.STARTING, SessionStatus.SCAN_QR]
+    (first, i0, e0), (second, i1, e1) = events.qrs[:2]
+    assert (i0, i1) == (0, 1) and first != second
+    assert e0 > datetime.now(UTC) - (e1 - e0) or e0 < e1  # each code has its own expiry
+    await events.until(lambda: events.last == SessionStatus.FAILED, within=15)
+    assert events.statuses[-1][1] == "qr_timeout"
+    await engine.stop()
+
+
+async def test_a_scan_links_the_device_and_a_new_engine_resumes_it_without_a_qr(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    assert events.statuses[-1][2] == PHONE  # the phone is reported with CONNECTED
+    creds = events.creds[-1]
+    assert creds is not None
+    await engine.halt()  # the partition moves: another worker resumes the device
+    again = Recorder()
+    resumed = harness.engine(engine.owner, again, creds)
+    await resumed.start(resume=True)
+    await again.until(lambda: again.last == SessionStatus.CONNECTED)
+    assert again.statuses[0][0] == SessionStatus.RECONNECTING
+    assert again.qrs == []
+    await resumed.stop()
+    assert again.last == SessionStatus.STOPPED
+
+
+async def test_a_pairing_code_links_the_device(harness: Harness) -> None:
+    events = Recorder()
+    engine = harness.engine("t1/code", events)
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    assert await engine.pair(PHONE)
+    await events.until(lambda: bool(events.codes))
+    code = events.codes[-1]
+    assert len(code) == 9 and code[4] == "-"
+    assert not await harness.enter_code(engine, PHONE, "AAAA-AAAA")
+    assert await harness.enter_code(engine, PHONE, code)
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    await engine.stop()
+
+
+async def test_sends_are_taken_in_order_and_acknowledged(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    contents = [
+        TextContent(text="hello @5511999998888, plain text"),
+        LocationContent(latitude=-23.55, longitude=-46.63, name="Praça da Sé"),
+        ContactContent(contact=ContactCard(name="Ana", phone="+5511955554444")),
+    ]
+    ids = [new_id() for _ in contents]
+    taken = [await engine.submit(i, f"wa-{i}", CONTACT, c) for i, c in zip(ids, contents, strict=True)]
+    await asyncio.wait_for(asyncio.gather(*taken), 10)
+    await events.until(lambda: {(m, s) for m, _, s in events.acks} >= {(i, MessageState.READ) for i in ids})
+    for message_id in ids:
+        states = [s for m, _, s in events.acks if m == message_id]
+        assert states[:2] == [MessageState.DELIVERED, MessageState.READ]
+    if isinstance(harness, WhatsApp):
+        sent = harness.fake.clients[engine.owner].sent
+        assert [chat for _, chat, _ in sent] == [CONTACT] * 3
+        first = sent[0][2]
+        # A plain conversation: "@digits" in a text is not turned into a mention.
+        assert first.conversation == contents[0].text and not first.HasField("extendedTextMessage")
+        assert sent[1][2].locationMessage.degreesLatitude == -23.55
+        assert "waid=5511955554444" in sent[2][2].contactMessage.vcard
+    await engine.stop()
+
+
+async def test_a_send_while_not_connected_waits(harness: Harness) -> None:
+    from zapgate.session_worker.engines.base import NotConnected
+
+    engine = harness.engine("t1/offline-send", Recorder())
+    with pytest.raises(NotConnected):
+        await engine.submit(new_id(), "wa", CONTACT, TextContent(text="x"))
+
+
+async def test_inbound_messages_are_received(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    await harness.receive(engine, CONTACT, "oi, tudo bem?")
+    await events.until(lambda: bool(events.inbox))
+    wa_id, sender, content = events.inbox[0]
+    assert wa_id and sender == CONTACT and content == TextContent(text="oi, tudo bem?")
+    await engine.stop()
+
+
+async def test_logout_drops_the_credentials_and_the_next_start_shows_a_qr(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    await engine.logout()
+    assert events.creds[-1] is None and events.last == SessionStatus.LOGGED_OUT
+    await engine.start()
+    await events.until(lambda: events.last == SessionStatus.SCAN_QR)
+    await engine.stop()
+
+
+async def test_the_account_connecting_elsewhere_replaces_the_session(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    creds = events.creds[-1]
+    assert creds is not None
+    await harness.connect_elsewhere(engine, creds)
+    await events.until(lambda: events.last == SessionStatus.FAILED)
+    assert str(events.statuses[-1][1]).startswith("replaced")
+    await engine.stop()
+    for other in getattr(harness, "others", []):
+        await other.stop()
+
+
+# ---------------------------------------------------------------- the whatsapp engine's own
+
+
+@pytest.fixture
+def fake() -> Any:
+    with installed(FakeWhatsmeow(qr_seconds=(1.0, 0.5))) as fake:
+        yield fake
+
+
+async def test_no_network_fails_with_a_reason_and_a_later_start_retries(fake: FakeWhatsmeow) -> None:
+    events = Recorder()
+    engine = WhatsAppEngine("t1/net", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
+    fake.offline = True
+    await engine.start()
+    await events.until(lambda: events.last == SessionStatus.FAILED)
+    assert events.statuses[-1][1] == "cannot reach WhatsApp: network is unreachable"
+    fake.offline = False
+    await engine.start()
+    await events.until(lambda: events.last == SessionStatus.SCAN_QR)
+    await engine.stop()
+
+
+async def test_the_proxy_is_passed_to_the_connection(fake: FakeWhatsmeow) -> None:
+    events = Recorder()
+    proxy = "socks5://user:secret@10.0.0.1:1080"
+    engine = WhatsAppEngine("t1/proxy", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable", proxy)
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    assert fake.clients["t1/proxy"].proxy == proxy
+    await engine.stop()
+
+
+async def test_a_brazilian_number_is_found_with_or_without_the_ninth_digit(fake: FakeWhatsmeow) -> None:
+    events = Recorder()
+    engine = WhatsAppEngine("t1/ninth", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    await asyncio.to_thread(fake.scan, "t1/ninth", PHONE)
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    fake.everyone_registered = False
+    fake.registered = {"551187654321"}  # an older account, registered without the ninth digit
+    assert await engine.on_whatsapp("5511987654321@s.whatsapp.net")
+    assert not await engine.on_whatsapp("5511987650000@s.whatsapp.net")
+    await engine.stop()
+
+
+async def test_logged_out_from_the_phone_and_banned_say_why(fake: FakeWhatsmeow) -> None:
+    events = Recorder()
+    engine = WhatsAppEngine("t1/out", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    await asyncio.to_thread(fake.scan, "t1/out", PHONE)
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    await asyncio.to_thread(fake.disconnect, "t1/out")
+    await events.until(lambda: events.last == SessionStatus.RECONNECTING)
+    await asyncio.to_thread(fake.reconnect, "t1/out")
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    await asyncio.to_thread(fake.log_out_from_phone, "t1/out")
+    await events.until(lambda: events.last == SessionStatus.LOGGED_OUT)
+    assert events.creds[-1] is None and events.statuses[-1][1] == "logged out from the phone"
+
+    banned = Recorder()
+    creds = json.dumps({"jid": {"User": PHONE, "Server": "s.whatsapp.net", "Device": 7}, "phone": PHONE})
+    fake.devices[("postgres://x@127.0.0.1/zapgate?sslmode=disable", PHONE)] = PHONE
+    other = WhatsAppEngine("t1/ban", creds.encode(), banned, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
+    await other.start()
+    await banned.until(lambda: banned.last == SessionStatus.CONNECTED)
+    await asyncio.to_thread(fake.ban, "t1/ban", 7200)
+    await banned.until(lambda: banned.last == SessionStatus.FAILED)
+    assert banned.statuses[-1][1] == (
+        "temporarily banned by WhatsApp for about 2 h (blocked by too many users): stop sending and try again later"
+    )
+    await other.stop()
