@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, field_validator
 
@@ -73,12 +74,61 @@ class PacingConfig(BaseModel):
     typing: StrictBool = Field(False, description="Show 'typing…' for a time proportional to the text first")
 
 
+PROXY_SCHEMES = ("socks5", "socks5h", "http", "https")
+
+EngineName = Literal["simulator", "whatsapp"]
+"""``simulator`` (the default) or ``whatsapp``: a real phone through neonize (whatsmeow)."""
+
+
+def engine_of(name: str) -> EngineName:
+    """A stored engine name, checked."""
+    if name == "whatsapp":
+        return "whatsapp"
+    if name == "simulator":
+        return "simulator"
+    raise ValueError(f"unknown engine {name!r}")
+
+
+def masked_proxy(url: str) -> str:
+    """A proxy URL with its password replaced by ``***``, for responses and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 class SessionConfig(BaseModel):
     """A session's options, given at creation or changed with PATCH."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     pacing: PacingConfig = Field(default_factory=PacingConfig)
+    proxy: str | None = Field(
+        None,
+        max_length=2048,
+        description="whatsapp engine: connect through this proxy, socks5://[user:password@]host:port "
+        "or http(s)://...; the password is shown masked",
+    )
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"proxy is not a URL: {exc}") from None
+        if parts.scheme not in PROXY_SCHEMES:
+            raise ValueError(f"proxy scheme must be one of {', '.join(PROXY_SCHEMES)}")
+        if not parts.hostname or port is None:
+            raise ValueError("proxy needs a host and a port")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("proxy is scheme://[user:password@]host:port, with no path")
+        return value
 
 
 # ---------------------------------------------------------------- commands
@@ -95,6 +145,7 @@ class StartSession(Command):
 
     verb: Literal["start"] = "start"
     config: dict[str, Any] | None = Field(None, description="The session's options, if set")
+    engine: EngineName = Field("simulator", description="The engine a new session runs")
 
 
 class StopSession(Command):

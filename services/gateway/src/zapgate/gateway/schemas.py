@@ -19,6 +19,7 @@ from pydantic import (
 from zapgate.common.messages import (
     PAIRING_CODE_PATTERN,
     ContactContent,
+    EngineName,
     LocationContent,
     ReactionContent,
     SessionConfig,
@@ -163,8 +164,12 @@ class SessionCreate(Request):
     """Body of POST /api/v1/sessions."""
 
     name: SessionName = Field(description="Unique per tenant: lowercase letters, digits, - and _")
-    engine: Literal["simulator"] = "simulator"
-    config: SessionConfig = Field(default_factory=SessionConfig, description="Session options (pacing)")
+    engine: EngineName = Field(
+        "simulator", description="simulator, or whatsapp to link a real phone (README: Connect a real phone)"
+    )
+    config: SessionConfig = Field(
+        default_factory=SessionConfig, description="Session options (pacing, proxy)"
+    )
 
 
 class Session(Response):

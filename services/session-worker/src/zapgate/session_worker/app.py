@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 from nats.aio.client import Client as NATS
 
@@ -16,6 +17,7 @@ from zapgate.session_worker.adapters.messages import MessageStore
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.spool import EventSpool
 from zapgate.session_worker.adapters.store import SessionStore
+from zapgate.session_worker.domain import whatsapp
 from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.host import SessionHost
@@ -60,6 +62,11 @@ class SessionWorker(Service):
 
     async def on_start(self) -> None:
         """Bootstrap the topology (idempotent), then start claiming partitions."""
+        # A whatsapp-engine session holds a thread of the default executor for its whole life
+        # (neonize blocks one in Go); every other neonize call takes one briefly.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=self.settings.engine_threads, thread_name_prefix="engine")
+        )
         await broker.ensure_topology(self.js, self.settings)
         worker_id = self.settings.worker_id
         self._network = await SimNetwork.open(self.js, self.settings.nats_replicas)
@@ -75,6 +82,7 @@ class SessionWorker(Service):
             self.settings.partitions,
             self.settings.sim_speed,
         )
+        self._host.whatsapp_store = whatsapp.store_url(self.settings.database_url)
         self._host.health = HealthPolicy(
             interval=self.settings.session_health_interval,
             timeout=self.settings.session_health_timeout,

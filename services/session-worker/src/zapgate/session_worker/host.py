@@ -60,10 +60,13 @@ from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.domain.pacing import wa_message_id
 from zapgate.session_worker.engines.simulator import SimulatorEngine
+from zapgate.session_worker.engines.whatsapp import WhatsAppEngine
 from zapgate.session_worker.sender import Ack, AckWriter, Report, Sender
 from zapgate.session_worker.tasks import cancel_until_done
 
 log = logging.getLogger(__name__)
+
+HostedEngine = SimulatorEngine | WhatsAppEngine
 
 FETCH_BATCH = 64
 MAX_DELIVER = 5
@@ -93,7 +96,7 @@ class Partition:
 
     number: int
     epoch: int
-    sessions: dict[Key, SimulatorEngine] = field(default_factory=dict)
+    sessions: dict[Key, HostedEngine] = field(default_factory=dict)
     senders: dict[Key, Sender] = field(default_factory=dict)
     awaiting: dict[Key, list[WorkerMessageRow]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
@@ -195,6 +198,7 @@ class SessionHost:
         self.held: dict[int, Partition] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.health = HealthPolicy()
+        self.whatsapp_store: str | None = None  # whatsmeow's device store (a lib/pq URL)
         self._health_task: asyncio.Task[None] | None = None
         self._restarts: dict[Key, int] = {}
         self._recovering: set[Key] = set()
@@ -223,7 +227,9 @@ class SessionHost:
         engines = []
         for row in rows:
             try:
-                engines.append(self._engine(part, row.tenant, row.session, row.credentials, row.config))
+                engines.append(
+                    self._engine(part, row.tenant, row.session, row.credentials, row.config, row.engine)
+                )
             except UnreadableCredentials as exc:
                 # That one session fails; the partition's others run.
                 await self._unreadable(part, row.tenant, row.session, exc)
@@ -298,16 +304,26 @@ class SessionHost:
 
     def _engine(
         self, part: Partition, tenant: str, session: str, blob: bytes | None,
-        config: dict[str, object] | None = None,
-    ) -> SimulatorEngine:  # fmt: skip
+        config: dict[str, object] | None = None, kind: str = "simulator",
+    ) -> HostedEngine:  # fmt: skip
         key = (tenant, session)
         existing = part.sessions.get(key)
         if existing is not None:
             return existing
         hosted = HostedSession(self, part, tenant, session)
+        owner = f"{tenant}/{session}"
         try:
             creds = self.cipher.decrypt(blob, tenant, session) if blob else None
-            engine = SimulatorEngine(f"{tenant}/{session}", creds, hosted, self.network, self.sim_speed)
+            engine: HostedEngine
+            if kind == "whatsapp":
+                if self.whatsapp_store is None:
+                    raise RuntimeError("the whatsapp engine needs the device store (whatsapp_store)")
+                proxy = (config or {}).get("proxy")
+                engine = WhatsAppEngine(
+                    owner, creds, hosted, self.whatsapp_store, str(proxy) if proxy else None
+                )
+            else:
+                engine = SimulatorEngine(owner, creds, hosted, self.network, self.sim_speed)
         except (InvalidTag, ValueError, KeyError, TypeError) as exc:
             raise UnreadableCredentials(type(exc).__name__) from exc
         part.sessions[key] = engine
@@ -501,14 +517,16 @@ class SessionHost:
         tenant, session = command.tenant, command.session
         if isinstance(command, StartSession | RestartSession):
             self._restarts.pop((tenant, session), None)
-            await self.store.set_desired(tenant, session, part.number, "started", "simulator")
+            kind = command.engine if isinstance(command, StartSession) else "simulator"
+            await self.store.set_desired(tenant, session, part.number, "started", kind)
             if isinstance(command, StartSession) and command.config is not None:
                 await self._configure(part, tenant, session, command.config)
             row = await self.store.get(tenant, session)
             try:
                 engine = self._engine(
-                    part, tenant, session, row.credentials if row else None, row.config if row else None
-                )
+                    part, tenant, session, row.credentials if row else None, row.config if row else None,
+                    row.engine if row else kind,
+                )  # fmt: skip
             except UnreadableCredentials as exc:
                 await self._unreadable(part, tenant, session, exc)
                 return
@@ -523,10 +541,11 @@ class SessionHost:
         elif isinstance(command, LogoutSession):
             await self.store.set_desired(tenant, session, part.number, "stopped", "simulator")
             row = await self.store.get(tenant, session)
+            stored = row.engine if row else "simulator"
             try:
-                engine = self._engine(part, tenant, session, row.credentials if row else None)
+                engine = self._engine(part, tenant, session, row.credentials if row else None, None, stored)
             except UnreadableCredentials:
-                engine = self._engine(part, tenant, session, None)  # logging out needs none
+                engine = self._engine(part, tenant, session, None, None, stored)  # logging out needs none
             await engine.logout()
             part.sessions.pop((tenant, session), None)
         elif isinstance(command, RequestPairingCode):
@@ -742,7 +761,7 @@ class SessionHost:
             ]
             await asyncio.gather(*checks, return_exceptions=True)
 
-    async def _check(self, part: Partition, key: Key, engine: SimulatorEngine) -> None:
+    async def _check(self, part: Partition, key: Key, engine: HostedEngine) -> None:
         try:
             async with asyncio.timeout(self.health.timeout):
                 await engine.ping()
@@ -753,7 +772,7 @@ class SessionHost:
             return
         self._restarts.pop(key, None)  # healthy again: the next failure starts a new count
 
-    async def _recover(self, part: Partition, key: Key, engine: SimulatorEngine) -> None:
+    async def _recover(self, part: Partition, key: Key, engine: HostedEngine) -> None:
         """Restart an unresponsive session with backoff; after too many tries, FAILED for good."""
         restart = self._restarts.get(key, 0) + 1
         self._restarts[key] = restart

@@ -19,3 +19,10 @@ class Settings(CommonSettings):
     session_max_restarts: int = Field(
         5, ge=1, description="Restarts of an unresponsive session (with backoff) before it is FAILED"
     )
+    engine_threads: int = Field(
+        288,
+        ge=8,
+        le=4096,
+        description="Threads for the engines: each whatsapp-engine session holds one; keep 32 spare "
+        "(so a worker runs up to ZAPGATE_ENGINE_THREADS - 32 of them)",
+    )

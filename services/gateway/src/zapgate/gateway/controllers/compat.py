@@ -14,7 +14,13 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody, QueryParameter
 from pydantic import Field, model_validator
 
-from zapgate.common.messages import SESSION_NAME_PATTERN, RestartSession, SessionConfig, StartSession
+from zapgate.common.messages import (
+    SESSION_NAME_PATTERN,
+    RestartSession,
+    SessionConfig,
+    StartSession,
+    engine_of,
+)
 from zapgate.gateway.adapters.sessions import SessionExists
 from zapgate.gateway.adapters.tables import SessionRow
 from zapgate.gateway.auth import tenant_only
@@ -92,7 +98,9 @@ async def _ensure_started(gateway: GatewayState, tenant: str, name: str) -> Sess
         row = await existing(gateway, tenant, name)
     if row.desired != "started":
         await gateway.sessions_repo.set_desired(tenant, name, "started")
-        await gateway.commands.send(StartSession(tenant=tenant, session=name, config=row.config))
+        await gateway.commands.send(
+            StartSession(tenant=tenant, session=name, config=row.config, engine=engine_of(row.engine))
+        )
     return row
 
 

@@ -20,6 +20,8 @@ from zapgate.common.messages import (
     StartSession,
     StopSession,
     command_adapter,
+    engine_of,
+    masked_proxy,
 )
 from zapgate.gateway.adapters.sessions import SessionExists
 from zapgate.gateway.adapters.tables import SessionRow
@@ -54,9 +56,12 @@ AfterName = Annotated[
 
 def to_session(row: SessionRow) -> Session:
     """Row to response body."""
+    config = SessionConfig.model_validate(row.config)
+    if config.proxy is not None:
+        config = config.model_copy(update={"proxy": masked_proxy(config.proxy)})
     return Session(
         name=row.name, engine=row.engine, status=row.status, desired=row.desired, reason=row.reason,
-        phone=row.phone, worker=row.worker, partition=row.partition, config=SessionConfig.model_validate(row.config),
+        phone=row.phone, worker=row.worker, partition=row.partition, config=config,
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
@@ -161,7 +166,7 @@ class SessionController(Controller):
         # Desired state first: whatever restarts, the session comes back as it was asked to be.
         await gateway.sessions_repo.set_desired(tenant, name, desired)
         message: Command = (
-            StartSession(tenant=tenant, session=name, config=row.config)
+            StartSession(tenant=tenant, session=name, config=row.config, engine=engine_of(row.engine))
             if command is StartSession
             else command(tenant=tenant, session=name)
         )
