@@ -32,9 +32,15 @@ def test_no_route_to_whatsapp_fails_the_session_in_words_and_nothing_else(system
     assert created.status_code == 201, created.text
     assert created.json()["engine"] == "whatsapp"
     assert created.json()["config"]["proxy"] == "socks5://shop:***@127.0.0.1:1"  # never shown back
-    for attempt in range(2):  # a later start tries again
+    for _ in range(2):  # a later start tries again, and fails the same way
+        before = session(http, "phone")["updated_at"]
         assert http.post("/api/v1/sessions/phone/start").status_code == 202
-        wait_until(lambda: session(http, "phone")["status"] == "FAILED", 60, "the whatsapp session to fail")
+
+        def failed_again(before: str = before) -> bool:
+            now = session(http, "phone")
+            return now["status"] == "FAILED" and now["updated_at"] != before
+
+        wait_until(failed_again, 60, "the whatsapp session to fail")
         reason = str(session(http, "phone")["reason"])
         assert reason.startswith("cannot reach WhatsApp: "), reason
     # The worker is alive and its simulator session untouched.
