@@ -11,14 +11,18 @@ the contacts, numbers registered with or without the ninth digit.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import hashlib
 import itertools
+import json
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from neonize.aioze import client as aioze_client
@@ -255,3 +259,78 @@ def installed(fake: FakeWhatsmeow | None = None) -> Iterator[FakeWhatsmeow]:
             client.stopped.set()
         aioze_client.gocode = real
         aioze_events.event_global_loop = None
+
+
+class SharedFakeWhatsmeow(FakeWhatsmeow):
+    """The fake for processes (the dev stack's workers): linked devices kept in a folder every
+    worker shares, so a worker taking a session over resumes its device; the test plays the
+    phone by dropping files into ``<folder>/control`` (``scan_file``), and every send is appended
+    to ``<folder>/sent.jsonl``."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(qr_seconds=(60.0, 20.0, 20.0, 20.0, 20.0, 20.0), receipt_delay=0.2)
+        self.folder = folder
+        (folder / "control").mkdir(parents=True, exist_ok=True)
+        self.devices = _FolderDevices(folder / "devices")
+        threading.Thread(target=self._control, name="fake-whatsmeow-control", daemon=True).start()
+
+    def SendMessage(self, uuid: bytes, to: bytes, n: int, message: bytes, m: int) -> bytes:  # noqa: N802
+        answer = super().SendMessage(uuid, to, n, message, m)
+        client = self.clients[uuid.decode()]
+        if client.sent:
+            wa_id, chat, sent = client.sent[-1]
+            line = json.dumps(
+                {"session": client.uuid, "wa_id": wa_id, "chat": chat, "text": sent.conversation}
+            )
+            with (self.folder / "sent.jsonl").open("a") as out:
+                out.write(line + "\n")
+        return answer
+
+    def _control(self) -> None:
+        control = self.folder / "control"
+        while True:
+            for path in control.glob("*.json"):
+                order = json.loads(path.read_text())
+                client = self.clients.get(order["session"])
+                if client is None or client.stopped.is_set():
+                    continue  # another worker's session
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    if order["action"] == "scan":
+                        self.scan(order["session"], order["phone"])
+            time.sleep(0.1)
+
+
+class _FolderDevices(dict[tuple[str, str], str]):
+    """(store, phone) -> device, one file each, shared by processes."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: tuple[str, str]) -> Path:
+        return self.folder / hashlib.sha256("\0".join(key).encode()).hexdigest()
+
+    def __setitem__(self, key: tuple[str, str], value: str) -> None:
+        self._path(key).write_text(value)
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+        path = self._path(key)
+        return path.read_text() if path.exists() else default
+
+    def pop(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+        value = self.get(key, default)
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+        return value
+
+
+def scan_file(folder: Path, session: str, phone: str) -> None:
+    """Play the phone of a dev-stack session: it scans the QR code on screen."""
+    name = hashlib.sha256(session.encode()).hexdigest()[:16]
+    path = folder / "control" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"action": "scan", "session": session, "phone": phone}))
+    tmp.rename(path)
