@@ -19,15 +19,19 @@ import pytest
 from fakes.whatsmeow import FakeWhatsmeow, installed
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 
+from zapgate.common import broker
 from zapgate.common.ids import new_id
 from zapgate.common.messages import (
     ContactCard,
     ContactContent,
     LocationContent,
+    MediaContent,
     MessageState,
     SessionStatus,
     TextContent,
 )
+from zapgate.common.settings import CommonSettings
+from zapgate.session_worker.adapters.media import TenantMedia
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.engines.simulator import SimulatorEngine
 from zapgate.session_worker.engines.whatsapp import WhatsAppEngine
@@ -98,6 +102,9 @@ class Harness:
 
     kind: str
 
+    def __init__(self, media: TenantMedia) -> None:
+        self.media = media
+
     def engine(self, owner: str, events: Recorder, creds: bytes | None = None) -> Any:
         raise NotImplementedError
 
@@ -113,11 +120,15 @@ class Harness:
     async def connect_elsewhere(self, engine: Any, creds: bytes) -> None:
         raise NotImplementedError
 
+    async def receive_image(self, engine: Any, sender: str, data: bytes, caption: str) -> None:
+        raise NotImplementedError
+
 
 class Simulator(Harness):
     kind = "simulator"
 
-    def __init__(self, network: SimNetwork) -> None:
+    def __init__(self, network: SimNetwork, media: TenantMedia) -> None:
+        super().__init__(media)
         self.network = network
         self.others: list[SimulatorEngine] = []
 
@@ -138,17 +149,21 @@ class Simulator(Harness):
         self.others.append(other)
         await other.start()
 
+    async def receive_image(self, engine: SimulatorEngine, sender: str, data: bytes, caption: str) -> None:
+        ref = await self.media.keep(data, "image/png", None)  # the simulator's contacts send references
+        assert await engine.inbound(sender, MediaContent(type="image", media=ref, caption=caption))
+
 
 class WhatsApp(Harness):
     kind = "whatsapp"
 
-    def __init__(self, fake: FakeWhatsmeow) -> None:
+    def __init__(self, fake: FakeWhatsmeow, media: TenantMedia) -> None:
+        super().__init__(media)
         self.fake = fake
 
     def engine(self, owner: str, events: Recorder, creds: bytes | None = None) -> WhatsAppEngine:
-        return WhatsAppEngine(
-            owner, creds, events, "postgres://zapgate@127.0.0.1:5432/zapgate?sslmode=disable"
-        )
+        store = "postgres://zapgate@127.0.0.1:5432/zapgate?sslmode=disable"
+        return WhatsAppEngine(owner, creds, events, store, None, self.media)
 
     async def scan(self, engine: WhatsAppEngine, phone: str) -> None:
         await asyncio.to_thread(self.fake.scan, engine.owner, phone)
@@ -164,18 +179,24 @@ class WhatsApp(Harness):
     async def connect_elsewhere(self, engine: WhatsAppEngine, creds: bytes) -> None:
         await asyncio.to_thread(self.fake.replace, engine.owner)
 
+    async def receive_image(self, engine: WhatsAppEngine, sender: str, data: bytes, caption: str) -> None:
+        await asyncio.to_thread(self.fake.receive_media, engine.owner, sender.split("@")[0], "imageMessage", data,
+                                "image/png", caption=caption)  # fmt: skip
+
 
 @pytest.fixture(params=["simulator", "whatsapp"])
 async def harness(request: pytest.FixtureRequest, clean_nats: str) -> AsyncIterator[Harness]:
+    nc = await nats.connect(clean_nats)
+    await broker.ensure_topology(nc.jetstream(), CommonSettings(nats_url=clean_nats))
+    media = TenantMedia(nc.jetstream(), "t1")
     if request.param == "simulator":
-        nc = await nats.connect(clean_nats)
         network = await SimNetwork.open(nc.jetstream())
-        yield Simulator(network)
+        yield Simulator(network, media)
         await network.close()
-        await nc.close()
     else:
         with installed(FakeWhatsmeow(qr_seconds=(60 / SPEED, 20 / SPEED, 20 / SPEED, 20 / SPEED))) as fake:
-            yield WhatsApp(fake)
+            yield WhatsApp(fake, media)
+    await nc.close()
 
 
 async def linked(harness: Harness, events: Recorder, owner: str | None = None) -> Any:
@@ -299,6 +320,41 @@ async def test_the_account_connecting_elsewhere_replaces_the_session(harness: Ha
     await engine.stop()
     for other in getattr(harness, "others", []):
         await other.stop()
+
+
+async def test_media_of_each_kind_is_sent_from_the_store_and_acknowledged(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    kinds = {"image": ("image/png", b"\x89PNG-bytes"), "voice": ("audio/ogg; codecs=opus", b"OggS-voice"),
+             "document": ("application/pdf", b"%PDF-1.7 invoice")}  # fmt: skip
+    contents = []
+    for kind, (mimetype, data) in kinds.items():
+        ref = await harness.media.keep(data, mimetype, "nota.pdf" if kind == "document" else None)
+        contents.append(MediaContent(type=kind, media=ref, caption="segue" if kind != "voice" else None))
+    ids = [new_id() for _ in contents]
+    taken = [await engine.submit(i, f"wa-{i}", CONTACT, c) for i, c in zip(ids, contents, strict=True)]
+    await asyncio.wait_for(asyncio.gather(*taken), 10)
+    await events.until(lambda: {(m, s) for m, _, s in events.acks} >= {(i, MessageState.READ) for i in ids})
+    if isinstance(harness, WhatsApp):
+        sent = [m for _, _, m in harness.fake.clients[engine.owner].sent]
+        image, voice, document = sent
+        assert harness.fake.blobs[image.imageMessage.directPath] == b"\x89PNG-bytes"
+        assert image.imageMessage.caption == "segue" and image.imageMessage.mimetype == "image/png"
+        assert voice.audioMessage.PTT and harness.fake.blobs[voice.audioMessage.directPath] == b"OggS-voice"
+        assert document.documentMessage.fileName == "nota.pdf"
+    await engine.stop()
+
+
+async def test_a_contact_s_image_arrives_with_its_bytes_in_the_tenant_s_store(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    await harness.receive_image(engine, CONTACT, b"\x89PNG-from-contact", "olha")
+    await events.until(lambda: bool(events.inbox))
+    _, sender, content = events.inbox[0]
+    assert sender == CONTACT and isinstance(content, MediaContent)
+    assert content.type == "image" and content.caption == "olha" and content.media.mimetype == "image/png"
+    assert await harness.media.read(content.media.id) == b"\x89PNG-from-contact"
+    await engine.stop()
 
 
 # ---------------------------------------------------------------- the whatsapp engine's own

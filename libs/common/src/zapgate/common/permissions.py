@@ -46,12 +46,13 @@ def _kv(bucket: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _media(write: bool) -> list[str]:
+def _media() -> list[str]:
+    """Read and write the media object store."""
     stream = subjects.object_stream(subjects.MEDIA_BUCKET)
-    found = [*subjects.js_read(stream), *subjects.js_consume(stream), subjects.JS_STREAM_NAMES]
-    if write:
-        found += [subjects.object_subjects(subjects.MEDIA_BUCKET), subjects.js_purge(stream)]
-    return found
+    return [
+        *subjects.js_read(stream), *subjects.js_consume(stream), subjects.JS_STREAM_NAMES,
+        subjects.object_subjects(subjects.MEDIA_BUCKET), subjects.js_purge(stream),
+    ]  # fmt: skip
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -74,7 +75,7 @@ def permissions(service: str) -> Permissions:
             *subjects.js_consume(subjects.SIMNET_STREAM),
             *_kv(subjects.REVOKED_KEYS_BUCKET),
             *_kv(subjects.TICKETS_BUCKET),
-            *_media(write=True),
+            *_media(),
         ]
         return Permissions(_unique(publish), inbox)
     if service == "session-worker":
@@ -89,7 +90,7 @@ def permissions(service: str) -> Permissions:
             *_kv(subjects.WORKERS_BUCKET),
             *_kv(subjects.SIMNET_BUCKET),
             *subjects.js_manage(subjects.SIMNET_STREAM),
-            *_media(write=False),  # media of a send, read from the store
+            *_media(),  # media of a send read, a contact's media kept (whatsapp engine)
         ]
         return Permissions(_unique(publish), [*inbox, subjects.RPC_ALL], respond=True)
     if service in SERVICES:

@@ -51,6 +51,7 @@ from zapgate.common.messages import (
     encode,
 )
 from zapgate.common.outages import dependency_away, describe, log_failure
+from zapgate.session_worker.adapters.media import TenantMedia
 from zapgate.session_worker.adapters.messages import MessageStore, Outgoing
 from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.spool import EventSpool, Spooled
@@ -320,8 +321,9 @@ class SessionHost:
                     raise RuntimeError("the whatsapp engine needs the device store (whatsapp_store)")
                 proxy = (config or {}).get("proxy")
                 engine = WhatsAppEngine(
-                    owner, creds, hosted, self.whatsapp_store, str(proxy) if proxy else None
-                )
+                    owner, creds, hosted, self.whatsapp_store, str(proxy) if proxy else None,
+                    TenantMedia(self.js, tenant),
+                )  # fmt: skip
             else:
                 engine = SimulatorEngine(owner, creds, hosted, self.network, self.sim_speed)
         except (InvalidTag, ValueError, KeyError, TypeError) as exc:

@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import ipaddress
-import json
 import socket
-from typing import IO, cast
+from typing import IO
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
-from nats.js import api as js_api
-from nats.js.errors import APIError, NotFoundError, ObjectNotFoundError
 
-from zapgate.common import subjects
+from zapgate.common import media
 from zapgate.common.messages import MediaRef
 from zapgate.gateway.adapters.nats import NatsLink
 
 MAX_REDIRECTS = 3
-STORE_FULL = 10077  # JetStream: maximum bytes exceeded
 
 
 class MediaError(Exception):
@@ -157,39 +152,11 @@ class MediaStore:
     ) -> MediaRef:
         """Store bytes, or a file read in chunks (never whole in memory); the reference travels
         in commands and events. MediaError 507 when the store is full."""
-        store = await self.link.js.object_store(subjects.MEDIA_BUCKET)
-        meta = js_api.ObjectMeta(
-            name=subjects.media_object(tenant, media_id),
-            description=json.dumps({"mimetype": mimetype, "filename": filename}),
-        )
-        # nats-py reads a file in chunks (``readinto``) and digests what it stores.
         try:
-            info = await store.put(meta.name or "", cast(io.BufferedIOBase, data) if not isinstance(data, bytes) else data,
-                                   meta=meta)  # fmt: skip
-        except APIError as exc:
-            if exc.err_code != STORE_FULL:
-                raise
-            # nats-py purges the chunks it had stored of it.
+            return await media.put(self.link.js, tenant, media_id, data, mimetype, filename)
+        except media.StoreFull:
             raise MediaError(507, "the media store is full; try again later or ask the operator") from None
-        digest = base64.urlsafe_b64decode((info.digest or "").partition("=")[2] + "==")
-        return MediaRef(
-            id=media_id, mimetype=mimetype, filename=filename, size=int(info.size or 0), sha256=digest.hex()
-        )
 
     async def get(self, tenant: str, media_id: str) -> tuple[bytes, str, str | None] | None:
         """The tenant's media: bytes, mimetype, filename; None if it has none of that id."""
-        try:
-            name = subjects.media_object(tenant, media_id)
-        except ValueError:
-            return None
-        store = await self.link.js.object_store(subjects.MEDIA_BUCKET)
-        try:
-            result = await store.get(name)
-        except (ObjectNotFoundError, NotFoundError):
-            return None
-        meta = json.loads(result.info.description or "{}")
-        return (
-            result.data or b"",
-            str(meta.get("mimetype") or "application/octet-stream"),
-            meta.get("filename"),
-        )
+        return await media.get(self.link.js, tenant, media_id)

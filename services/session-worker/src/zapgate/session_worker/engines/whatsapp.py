@@ -39,22 +39,29 @@ from neonize.aioze.events import (
 from neonize.proto.Neonize_pb2 import JID
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    AudioMessage,
     ContactMessage,
     ContextInfo,
+    DocumentMessage,
     ExtendedTextMessage,
+    ImageMessage,
     LocationMessage,
     Message,
     ReactionMessage,
+    VideoMessage,
 )
+from neonize.utils.enum import MediaType
 
 from zapgate.common.messages import (
     AnyContent,
     ContactCard,
     ContactContent,
     LocationContent,
+    MediaContent,
     SessionStatus,
     TextContent,
 )
+from zapgate.session_worker.adapters.media import TenantMedia
 from zapgate.session_worker.domain import whatsapp as wa
 from zapgate.session_worker.engines.base import EngineEvents, NotConnected, SendError
 
@@ -64,6 +71,16 @@ STOP_TIMEOUT = 5.0
 """How long a stop may take. Go's Stop blocks while a connect is dialling; past this the
 worker exits (its sessions fail over as after a kill -9) rather than risk running a device
 whose partition a peer now holds."""
+
+
+_UPLOAD_TYPE = {
+    "image": MediaType.MediaImage, "video": MediaType.MediaVideo, "audio": MediaType.MediaAudio,
+    "voice": MediaType.MediaAudio, "document": MediaType.MediaDocument,
+}  # fmt: skip
+_INBOUND_MEDIA = (
+    ("imageMessage", "image"), ("videoMessage", "video"), ("audioMessage", "audio"),
+    ("documentMessage", "document"),
+)  # fmt: skip
 
 
 def _exit_stuck(owner: str) -> None:
@@ -89,9 +106,11 @@ class WhatsAppEngine:
     """One linked device: QR or pairing code, then messages both ways, receipts, statuses."""
 
     def __init__(
-        self, owner: str, creds: bytes | None, events: EngineEvents, store: str, proxy: str | None = None
-    ) -> None:
+        self, owner: str, creds: bytes | None, events: EngineEvents, store: str, proxy: str | None = None,
+        media: TenantMedia | None = None,
+    ) -> None:  # fmt: skip
         self.owner = owner
+        self.media = media
         self.events = events
         self.store = store
         self.proxy = proxy
@@ -253,7 +272,7 @@ class WhatsAppEngine:
         source = ev.Info.MessageSource
         if source.IsFromMe or source.IsGroup:
             return
-        content = _content_of(ev.Message)
+        content = _content_of(ev.Message) or await self._media_of(ev.Message)
         if content is None:
             log.info("session %s: inbound %s not supported yet", self.owner, ev.Info.Type or "message")
             return
@@ -275,13 +294,13 @@ class WhatsAppEngine:
         """Send in submission order; the result is done once WhatsApp's server took the message."""
         if self.status != SessionStatus.CONNECTED or self._client is None:
             raise NotConnected(self.owner)
-        message = _message_of(content, chat)
         client = self._client
         ready = asyncio.get_running_loop().create_future()
 
         async def send() -> None:
             async with self._send_lock:
                 ready.set_result(None)
+                message = await self._message_of(client, content, chat)
                 try:
                     response = await client.send_message(_jid(chat), message)
                 except Exception as exc:
@@ -291,6 +310,48 @@ class WhatsAppEngine:
         task = asyncio.ensure_future(send())
         await ready  # holds its place in the order before the next submit
         return task
+
+    async def _message_of(self, client: NewAClient, content: AnyContent, chat: str) -> Message:
+        """The WhatsApp message of a content; media is read from the store and uploaded first."""
+        if not isinstance(content, MediaContent):
+            return _message_of(content, chat)
+        data = await self.media.read(content.media.id) if self.media is not None else None
+        if data is None:
+            raise SendError("media_unavailable: the media is no longer in the store")
+        kind = content.type
+        try:
+            up = await client.upload(data, _UPLOAD_TYPE[kind])
+        except Exception as exc:
+            raise SendError(f"media upload failed: {exc}") from exc
+        common = {"URL": up.url, "directPath": up.DirectPath, "mediaKey": up.MediaKey, "fileLength": up.FileLength,
+                  "fileSHA256": up.FileSHA256, "fileEncSHA256": up.FileEncSHA256,
+                  "mimetype": content.media.mimetype}  # fmt: skip
+        caption = {"caption": content.caption} if content.caption else {}
+        if kind == "image":
+            return Message(imageMessage=ImageMessage(**common, **caption))
+        if kind == "video":
+            return Message(videoMessage=VideoMessage(**common, **caption))
+        if kind in ("audio", "voice"):
+            return Message(audioMessage=AudioMessage(**common, PTT=kind == "voice"))
+        name = content.media.filename or content.media.id
+        return Message(documentMessage=DocumentMessage(**common, **caption, fileName=name, title=name))
+
+    async def _media_of(self, message: Any) -> MediaContent | None:
+        """A contact's image, video, audio, voice note or document, downloaded into the tenant's store."""
+        for field, kind in _INBOUND_MEDIA:
+            if not message.HasField(field):
+                continue
+            part = getattr(message, field)
+            if kind == "audio" and part.PTT:
+                kind = "voice"
+            if self._client is None or self.media is None:
+                return None
+            data = await self._client.download_any(message)
+            filename = getattr(part, "fileName", "") or None
+            ref = await self.media.keep(data, part.mimetype or "application/octet-stream", filename)
+            caption = getattr(part, "caption", "") or None
+            return MediaContent(type=kind, media=ref, caption=caption)
+        return None
 
     async def typing(self, chat: str, seconds: float) -> None:
         """Wait as long as typing would take (presence is not sent yet)."""
@@ -419,7 +480,7 @@ def _message_of(content: AnyContent, chat: str) -> Message:
         key = MessageKey(remoteJID=chat, fromMe=False, ID=content.message_id)
         return Message(reactionMessage=ReactionMessage(key=key, text=content.emoji,
                                                        senderTimestampMS=int(time.time() * 1000)))  # fmt: skip
-    raise SendError(f"{content.type} messages are not supported by the whatsapp engine yet")
+    raise SendError(f"{content.type} messages are not supported by the whatsapp engine")
 
 
 def _content_of(message: Any) -> AnyContent | None:
