@@ -17,6 +17,7 @@ from typing import Any
 import nats
 import pytest
 from fakes.whatsmeow import FakeWhatsmeow, installed
+from neonize.proto import Neonize_pb2 as proto
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 
 from zapgate.common import broker
@@ -429,4 +430,35 @@ async def test_logged_out_from_the_phone_and_banned_say_why(fake: FakeWhatsmeow)
     assert banned.statuses[-1][1] == (
         "temporarily banned by WhatsApp for about 2 h (blocked by too many users): stop sending and try again later"
     )
+    await other.stop()
+
+
+async def test_receipts_reach_the_next_owner_under_the_id_whatsapp_gave(fake: FakeWhatsmeow) -> None:
+    store = "postgres://x@127.0.0.1/zapgate?sslmode=disable"
+    events = Recorder()
+    engine = WhatsAppEngine("t1/move", None, events, store)
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    await asyncio.to_thread(fake.scan, "t1/move", PHONE)
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    fake.receipt_delay = 3600  # the contact reads it only after the partition moved
+    message_id = new_id()
+    given = await (await engine.submit(message_id, "derived-id", CONTACT, TextContent(text="oi")))
+    assert given is not None and given != "derived-id"  # neonize sends under an id of its own
+    await engine.halt()
+    resumed = Recorder()
+    creds = events.creds[-1]
+    other = WhatsAppEngine("t1/move", creds, resumed, store)
+    await other.start(resume=True)
+    await resumed.until(lambda: resumed.last == SessionStatus.CONNECTED)
+    other.expect_acks(message_id, given, CONTACT, "text", 0.0)  # what the host reads from the outbox
+    client = fake.clients["t1/move"]
+    jid = proto.JID(User=CONTACT.split("@")[0], Server="s.whatsapp.net", RawAgent=0, Device=0, Integrator=0,
+                    IsEmpty=False)  # fmt: skip
+    source = proto.MessageSource(Chat=jid, Sender=jid, IsFromMe=False, IsGroup=False)
+    await asyncio.to_thread(
+        fake._emit, client, proto.Receipt(MessageSource=source, MessageIDs=[given], Type=4)
+    )
+    await resumed.until(lambda: bool(resumed.acks))
+    assert resumed.acks == [(message_id, given, MessageState.READ)]
     await other.stop()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
@@ -175,7 +175,7 @@ class Sender:
         message. Paced rows wait for every earlier one first.
         """
         done: list[Outcome] = []
-        inflight: list[tuple[Outgoing, asyncio.Future[None]]] = []
+        inflight: list[tuple[Outgoing, asyncio.Future[str | None]]] = []
         cancelled = False
         try:
             for row in rows:
@@ -226,20 +226,21 @@ class Sender:
 
     @staticmethod
     async def _settle(
-        inflight: list[tuple[Outgoing, asyncio.Future[None]]],
+        inflight: list[tuple[Outgoing, asyncio.Future[str | None]]],
         done: list[Outcome],
     ) -> bool:
         """Await the submitted rows in order into ``done``; False when the session dropped."""
         while inflight:
             row, taken = inflight[0]
             try:
-                await taken
+                given = await taken
             except NotConnected:
                 return False
             except SendError as exc:
                 done.append((row, MessageState.FAILED, exc.reason))
             else:
-                done.append((row, MessageState.SENT, None))
+                # The id WhatsApp knows it by, if not ours: receipts come under it, to any owner.
+                done.append((replace(row, wa_id=given) if given else row, MessageState.SENT, None))
             finally:
                 inflight.pop(0)
         return True
@@ -251,7 +252,7 @@ class Sender:
         batch = list(done)
         done.clear()
         await self.report(batch)
-        await self.store.advance(Transition(row.id, status, error) for row, status, error in batch)
+        await self.store.advance(Transition(row.id, status, error, row.wa_id) for row, status, error in batch)
         self._submitting.difference_update(row.id for row, _, _ in batch)
 
 

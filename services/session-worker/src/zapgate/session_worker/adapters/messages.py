@@ -20,10 +20,15 @@ _T: Table = WorkerMessageRow.__table__  # type: ignore[assignment]
 _ADVANCE = text(
     """
     UPDATE worker_messages AS w
-    SET status = u.status, rank = u.rank, error = u.error, updated_at = CAST(:now AS TIMESTAMPTZ)
+    SET status = CASE WHEN w.rank < u.rank THEN u.status ELSE w.status END,
+        error = CASE WHEN w.rank < u.rank THEN u.error ELSE w.error END,
+        rank = GREATEST(w.rank, u.rank),
+        -- WhatsApp's id of the message, even when a receipt overtook the send's own record
+        wa_id = COALESCE(u.wa_id, w.wa_id),
+        updated_at = CAST(:now AS TIMESTAMPTZ)
     FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:statuses AS VARCHAR[]), CAST(:ranks AS SMALLINT[]),
-                CAST(:errors AS TEXT[])) AS u(id, status, rank, error)
-    WHERE w.id = u.id AND w.rank < u.rank
+                CAST(:errors AS TEXT[]), CAST(:was AS VARCHAR[])) AS u(id, status, rank, error, wa_id)
+    WHERE w.id = u.id AND (w.rank < u.rank OR u.wa_id IS DISTINCT FROM NULL AND u.wa_id <> w.wa_id)
     """
 )
 
@@ -77,6 +82,7 @@ class Transition:
     id: str
     status: MessageState
     error: str | None = None
+    wa_id: str | None = None  # the id WhatsApp gave it, when not the one derived from ours
 
 
 class MessageStore:
@@ -130,6 +136,7 @@ class MessageStore:
             "statuses": [t.status.value for t in batch],
             "ranks": [t.status.rank for t in batch],
             "errors": [t.error for t in batch],
+            "was": [t.wa_id for t in batch],
         }
         await autocommit(self.engine, _ADVANCE, params)
 

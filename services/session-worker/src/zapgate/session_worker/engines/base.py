@@ -73,11 +73,12 @@ class Engine(Protocol):
 
     async def submit(
         self, message_id: str, wa_id: str, chat: str, content: AnyContent
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[str | None]:
         """Hand one message to WhatsApp under ``wa_id`` without waiting for it to be taken.
 
         Messages leave in the order they are submitted. Awaiting the result waits until the
-        network took the message. NotConnected or SendError come from either step.
+        network took the message, and gives the id WhatsApp knows it by when that is not
+        ``wa_id`` (None: it is). NotConnected or SendError come from either step.
         """
 
     async def typing(self, chat: str, seconds: float) -> None:

@@ -99,7 +99,7 @@ class SimulatorEngine:
 
     async def submit(
         self, message_id: str, wa_id: str, chat: str, content: AnyContent
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[str | None]:
         """Hand the message to the network (which drops a repeated ``wa_id``); the result awaits it."""
         if self.status != SessionStatus.CONNECTED:
             raise NotConnected(self.owner)

@@ -290,14 +290,15 @@ class WhatsAppEngine:
 
     async def submit(
         self, message_id: str, wa_id: str, chat: str, content: AnyContent
-    ) -> asyncio.Future[None]:
-        """Send in submission order; the result is done once WhatsApp's server took the message."""
+    ) -> asyncio.Future[str | None]:
+        """Send in submission order; the result, once WhatsApp's server took the message, is the
+        id WhatsApp gave it (neonize 0.5.2 cannot send under ``wa_id``)."""
         if self.status != SessionStatus.CONNECTED or self._client is None:
             raise NotConnected(self.owner)
         client = self._client
         ready = asyncio.get_running_loop().create_future()
 
-        async def send() -> None:
+        async def send() -> str | None:
             async with self._send_lock:
                 ready.set_result(None)
                 message = await self._message_of(client, content, chat)
@@ -306,6 +307,7 @@ class WhatsAppEngine:
                 except Exception as exc:
                     raise SendError(str(exc) or type(exc).__name__) from exc
                 self._sent[response.ID] = (message_id, chat)
+                return str(response.ID)
 
         task = asyncio.ensure_future(send())
         await ready  # holds its place in the order before the next submit
@@ -397,7 +399,9 @@ class WhatsAppEngine:
         return False
 
     def expect_acks(self, message_id: str, wa_id: str, chat: str, kind: str, elapsed: float) -> None:
-        """Receipts come from WhatsApp: nothing to schedule."""
+        """A message sent before (by this worker or the partition's previous owner) still awaits
+        receipts: WhatsApp sends them under ``wa_id``, the id recorded when it was taken."""
+        self._sent[wa_id] = (message_id, chat)
 
     async def _stop_client(self) -> None:
         client, self._client = self._client, None
