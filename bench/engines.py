@@ -6,7 +6,7 @@ few MB per device in Go, by its authors' accounts) comes on top and is not measu
 
 - ``engine_capacity``: N sessions with stored devices connected in one process with the
   executor sized as the worker sizes it (``ZAPGATE_ENGINE_THREADS``): the time until all are
-  CONNECTED, as a ratio to the same N simulator-free no-op tasks scheduled on the same loop (the
+  CONNECTED, as a ratio to the same N no-op executor calls scheduled on the same loop (the
   ceiling: what connecting costs with nothing behind it), the Python heap and resident memory per
   session, and the threads they hold. Then the same N with asyncio's default executor
   (min(32, CPUs + 4) threads): how many connect before the executor starves.
@@ -15,6 +15,7 @@ few MB per device in Go, by its authors' accounts) comes on top and is not measu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -77,10 +78,8 @@ async def _connect(n: int, fake: FakeWhatsmeow, within: float) -> tuple[int, flo
         engines.append(WhatsAppEngine(f"bench/s{i}", creds.encode(), Quiet(done, count, n), STORE))
     began = time.perf_counter()
     await asyncio.gather(*(e.start(resume=True) for e in engines))
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), within)
-    except TimeoutError:
-        pass
     return count[0], time.perf_counter() - began, engines
 
 
