@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -462,3 +467,35 @@ async def test_receipts_reach_the_next_owner_under_the_id_whatsapp_gave(fake: Fa
     await resumed.until(lambda: bool(resumed.acks))
     assert resumed.acks == [(message_id, given, MessageState.READ)]
     await other.stop()
+
+
+STUCK = """
+import asyncio, sys
+sys.path.insert(0, "tests")
+from fakes.whatsmeow import FakeWhatsmeow, installed
+from zapgate.session_worker.engines.whatsapp import WhatsAppEngine
+from test_engine_contract import Recorder
+
+async def main() -> None:
+    with installed(FakeWhatsmeow(qr_seconds=(30.0,))) as fake:
+        events = Recorder()
+        engine = WhatsAppEngine("t1/stuck", None, events, "postgres://x@h/db", fence_within=0.5)
+        await engine.start()
+        await events.until(lambda: bool(events.qrs))
+        fake.stuck_stop = True  # Go's Stop hangs, as it does while a connect is dialling
+        await engine.halt()
+        print("halt returned: the client would have kept running")
+
+asyncio.run(main())
+"""
+
+
+def test_a_client_that_will_not_stop_when_its_partition_moves_ends_the_worker(tmp_path: Path) -> None:
+    # Its sessions then fail over as after a kill -9; a peer never runs the device beside it.
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", STUCK], cwd=Path(__file__).resolve().parents[2],
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 75, done.stdout + done.stderr
+    assert "did not stop in 0.5s" in done.stderr and "halt returned" not in done.stdout
+    assert time.monotonic() - began < 30

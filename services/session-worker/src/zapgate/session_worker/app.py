@@ -20,6 +20,7 @@ from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.domain import whatsapp
 from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
+from zapgate.session_worker.domain.leases import MARGIN_FRACTION
 from zapgate.session_worker.host import SessionHost
 from zapgate.session_worker.partitions import PartitionManager
 from zapgate.session_worker.settings import Settings
@@ -83,6 +84,7 @@ class SessionWorker(Service):
             self.settings.sim_speed,
         )
         self._host.whatsapp_store = whatsapp.store_url(self.settings.database_url)
+        self._host.fence_within = self.settings.lease_ttl * MARGIN_FRACTION
         self._host.health = HealthPolicy(
             interval=self.settings.session_health_interval,
             timeout=self.settings.session_health_timeout,

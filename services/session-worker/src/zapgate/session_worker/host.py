@@ -200,6 +200,7 @@ class SessionHost:
         self._sweeper: asyncio.Task[None] | None = None
         self.health = HealthPolicy()
         self.whatsapp_store: str | None = None  # whatsmeow's device store (a lib/pq URL)
+        self.fence_within = 1.0  # a fenced engine's client stops within this (the lease's margin)
         self._health_task: asyncio.Task[None] | None = None
         self._restarts: dict[Key, int] = {}
         self._recovering: set[Key] = set()
@@ -322,7 +323,7 @@ class SessionHost:
                 proxy = (config or {}).get("proxy")
                 engine = WhatsAppEngine(
                     owner, creds, hosted, self.whatsapp_store, str(proxy) if proxy else None,
-                    TenantMedia(self.js, tenant),
+                    TenantMedia(self.js, tenant), self.fence_within,
                 )  # fmt: skip
             else:
                 engine = SimulatorEngine(owner, creds, hosted, self.network, self.sim_speed)

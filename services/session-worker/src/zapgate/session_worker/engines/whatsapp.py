@@ -68,9 +68,9 @@ from zapgate.session_worker.engines.base import EngineEvents, NotConnected, Send
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 5.0
-"""How long a stop may take. Go's Stop blocks while a connect is dialling; past this the
-worker exits (its sessions fail over as after a kill -9) rather than risk running a device
-whose partition a peer now holds."""
+"""How long a stop asked for may take. Go's Stop blocks while a connect is dialling; past this
+(or, when the partition moves, past the lease's margin) the worker exits, and its sessions fail
+over as after a kill -9, rather than risk a peer running the same device beside it."""
 
 
 _UPLOAD_TYPE = {
@@ -83,9 +83,9 @@ _INBOUND_MEDIA = (
 )  # fmt: skip
 
 
-def _exit_stuck(owner: str) -> None:
-    log.critical("session %s: the WhatsApp client did not stop in %.0fs; exiting so that no peer "
-                 "runs the same device alongside it", owner, STOP_TIMEOUT)  # fmt: skip
+def _exit_stuck(owner: str, within: float = STOP_TIMEOUT) -> None:
+    log.critical("session %s: the WhatsApp client did not stop in %.1fs; exiting so that no peer "
+                 "runs the same device alongside it", owner, within)  # fmt: skip
     logging.shutdown()
     os._exit(75)
 
@@ -107,9 +107,10 @@ class WhatsAppEngine:
 
     def __init__(
         self, owner: str, creds: bytes | None, events: EngineEvents, store: str, proxy: str | None = None,
-        media: TenantMedia | None = None,
+        media: TenantMedia | None = None, fence_within: float = 1.0,
     ) -> None:  # fmt: skip
         self.owner = owner
+        self.fence_within = fence_within
         self.media = media
         self.events = events
         self.store = store
@@ -127,6 +128,8 @@ class WhatsAppEngine:
         self._halted = False
         self._final = False  # FAILED, LOGGED_OUT or STOPPED by us: the connect task's end is no news
         self._tasks: set[asyncio.Future[None]] = set()
+        self._stopping: threading.Thread | None = None
+        self._fenced_at = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -436,17 +439,34 @@ class WhatsAppEngine:
 
     def fence(self) -> None:
         """Stop at once, with no I/O on the loop: Go's Stop starts on a thread of its own."""
+        if self._halted:
+            return
         self._halted = True
         self.status = SessionStatus.STOPPED
-        client = self._client
+        client, self._client = self._client, None
         if client is not None:
             stop = getattr(aioze_client.gocode, "Stop")  # noqa: B009 - looked up now, as neonize does
-            threading.Thread(target=stop, args=(client.uuid,), name=f"stop:{self.owner}", daemon=True).start()
+            self._stopping = threading.Thread(
+                target=stop, args=(client.uuid,), name=f"stop:{self.owner}", daemon=True
+            )
+            self._stopping.start()
+            self._fenced_at = time.monotonic()
 
     async def halt(self) -> None:
-        """Disconnect without reporting, for good (the partition moved)."""
+        """Disconnect without reporting, for good (the partition moved).
+
+        The client must be stopped before the lease can expire and a peer run the device:
+        within ``fence_within`` of the fence (the lease's margin). A worker whose client is
+        still running then exits.
+        """
         self.fence()
-        await self._stop_client()
+        stopping = self._stopping
+        if stopping is None:
+            return
+        left = self._fenced_at + self.fence_within - time.monotonic()
+        await asyncio.to_thread(stopping.join, max(0.0, left))
+        if stopping.is_alive():
+            _exit_stuck(self.owner, self.fence_within)
 
     async def logout(self) -> None:
         """Unlink the device on WhatsApp and drop its credentials."""
