@@ -447,6 +447,13 @@ def test_inbound_history_chats_contacts_and_tenant_isolation(system: System) -> 
     exists = number_exists(http, "inbox", contact)
     assert exists == {"phone": contact, "exists": True, "chat_id": f"{contact}@c.us"}
     assert number_exists(http, "inbox", "5511987650000")["exists"] is False
+    # An older Brazilian account (the simulator's numbers ending in 1111) is registered without
+    # the ninth digit: the lookup answers that form, and a send goes there.
+    old = number_exists(http, "inbox", "5511987651111")
+    assert old == {"phone": "5511987651111", "exists": True, "chat_id": "551187651111@c.us"}
+    to_old = send(http, "inbox", {"type": "text", "to": "5511987651111", "text": "old account"}).json()["id"]
+    wait_message(http, to_old, {"delivered", "read"})
+    assert [d["to"] for d in deliveries(http, "inbox") if d["text"] == "old account"] == ["551187651111@c.us"]
     # The other tenant sees none of it, even with the ids.
     assert other.get(f"/api/v1/messages/{sent}").status_code == 404
     assert other.get(f"/api/v1/media/{media_id}").status_code == 404

@@ -43,7 +43,7 @@ from zapgate.session_worker.engines.simulator import SimulatorEngine
 from zapgate.session_worker.engines.whatsapp import WhatsAppEngine
 
 PHONE = "5511912345678"
-CONTACT = "5511987654321@s.whatsapp.net"
+CONTACT = "5511987654321@c.us"
 SPEED = 40.0  # the simulator's QR rotation (160 s) in 4 s
 
 
@@ -129,6 +129,9 @@ class Harness:
     async def receive_image(self, engine: Any, sender: str, data: bytes, caption: str) -> None:
         raise NotImplementedError
 
+    def old_account(self, number: str) -> None:
+        """``number`` (without its ninth digit) has an account; every number but ...0000 has one."""
+
 
 class Simulator(Harness):
     kind = "simulator"
@@ -184,6 +187,10 @@ class WhatsApp(Harness):
 
     async def connect_elsewhere(self, engine: WhatsAppEngine, creds: bytes) -> None:
         await asyncio.to_thread(self.fake.replace, engine.owner)
+
+    def old_account(self, number: str) -> None:
+        self.fake.everyone_registered = False
+        self.fake.registered = {number, "5511987654321"}
 
     async def receive_image(self, engine: WhatsAppEngine, sender: str, data: bytes, caption: str) -> None:
         await asyncio.to_thread(self.fake.receive_media, engine.owner, sender.split("@")[0], "imageMessage", data,
@@ -278,7 +285,7 @@ async def test_sends_are_taken_in_order_and_acknowledged(harness: Harness) -> No
         assert states[:2] == [MessageState.DELIVERED, MessageState.READ]
     if isinstance(harness, WhatsApp):
         sent = harness.fake.clients[engine.owner].sent
-        assert [chat for _, chat, _ in sent] == [CONTACT] * 3
+        assert [chat for _, chat, _ in sent] == ["5511987654321@s.whatsapp.net"] * 3  # whatsmeow's form
         first = sent[0][2]
         # A plain conversation: "@digits" in a text is not turned into a mention.
         assert first.conversation == contents[0].text and not first.HasField("extendedTextMessage")
@@ -363,6 +370,19 @@ async def test_a_contact_s_image_arrives_with_its_bytes_in_the_tenant_s_store(ha
     await engine.stop()
 
 
+async def test_a_number_is_found_in_the_form_its_account_has(harness: Harness) -> None:
+    events = Recorder()
+    engine = await linked(harness, events)
+    harness.old_account("551187651111")
+    # An older Brazilian account is registered without the ninth digit; asked either way, the
+    # answer is the form it has. A number with no account is None.
+    assert await engine.on_whatsapp("5511987651111@c.us") == "551187651111@c.us"
+    assert await engine.on_whatsapp("551187651111@c.us") == "551187651111@c.us"
+    assert await engine.on_whatsapp("5511987654321@c.us") == "5511987654321@c.us"
+    assert await engine.on_whatsapp("5511987650000@c.us") is None
+    await engine.stop()
+
+
 # ---------------------------------------------------------------- the whatsapp engine's own
 
 
@@ -395,7 +415,7 @@ async def test_the_proxy_is_passed_to_the_connection(fake: FakeWhatsmeow) -> Non
     await engine.stop()
 
 
-async def test_a_brazilian_number_is_found_with_or_without_the_ninth_digit(fake: FakeWhatsmeow) -> None:
+async def test_a_send_to_an_old_brazilian_account_goes_to_its_registered_form(fake: FakeWhatsmeow) -> None:
     events = Recorder()
     engine = WhatsAppEngine("t1/ninth", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
     await engine.start()
@@ -403,9 +423,11 @@ async def test_a_brazilian_number_is_found_with_or_without_the_ninth_digit(fake:
     await asyncio.to_thread(fake.scan, "t1/ninth", PHONE)
     await events.until(lambda: events.last == SessionStatus.CONNECTED)
     fake.everyone_registered = False
-    fake.registered = {"551187654321"}  # an older account, registered without the ninth digit
-    assert await engine.on_whatsapp("5511987654321@s.whatsapp.net")
-    assert not await engine.on_whatsapp("5511987650000@s.whatsapp.net")
+    fake.registered = {"551187651111"}  # an older account, registered without the ninth digit
+    taken = await engine.submit(new_id(), "wa", "5511987651111@c.us", TextContent(text="oi"))
+    await asyncio.wait_for(taken, 5)
+    # The send went to the form the account has.
+    assert fake.clients["t1/ninth"].sent[-1][1] == "551187651111@s.whatsapp.net"
     await engine.stop()
 
 

@@ -594,7 +594,8 @@ class SessionHost:
             if engine is None or engine.status != SessionStatus.CONNECTED:
                 answer = {"error": "not connected"}
             elif tokens[5] == "exists":
-                answer = {"exists": await engine.on_whatsapp(str(json.loads(msg.data)["chat"]))}
+                known = await engine.on_whatsapp(str(json.loads(msg.data)["chat"]))
+                answer = {"exists": known is not None, "chat": known}
             else:
                 answer = {"error": f"unknown query {tokens[5]!r}"}
         except (ValueError, KeyError, TypeError):

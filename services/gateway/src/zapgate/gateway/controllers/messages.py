@@ -181,7 +181,9 @@ class MessageController(Controller):
         if "error" in answer:
             raise ApiError(409, "conflict", f"session {name!r}: {answer['error']}")
         exists = bool(answer.get("exists"))
-        return NumberExists(phone=chat.split("@")[0], exists=exists, chat_id=chat if exists else None)
+        # The form WhatsApp knows the number under (a Brazilian number with or without its ninth digit).
+        known = str(answer.get("chat") or chat) if exists else None
+        return NumberExists(phone=chat.split("@")[0], exists=exists, chat_id=known)
 
     @post(
         "/sessions/{name:str}/simulator/inbound", status_code=202,

@@ -6,6 +6,8 @@ import base64
 import os
 import secrets
 
+from zapgate.session_worker.domain import whatsapp
+
 QR_SCHEDULE = (60.0, 20.0, 20.0, 20.0, 20.0, 20.0)
 PAIRING_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 PLATFORM = "zapgate"
@@ -48,7 +50,25 @@ PLAYED_DELAY = 2.5
 
 def on_whatsapp(chat: str) -> bool:
     """Whether a chat's number has WhatsApp: in the simulator, every number not ending in 0000."""
-    return not chat.split("@", 1)[0].endswith("0000")
+    return registered_form(chat) is not None
+
+
+def registered_form(chat: str) -> str | None:
+    """The chat id the simulated WhatsApp knows a number under, or None.
+
+    Numbers ending in 0000 have no account. Brazilian mobiles ending in 1111 are older accounts,
+    registered without the ninth digit; the others with it, whichever form is asked for.
+    """
+    number, _, server = chat.partition("@")
+    server = server or "c.us"
+    if number.endswith("0000"):
+        return None
+    variants = whatsapp.phone_variants(number)
+    if len(variants) < 2:
+        return f"{number}@{server}"
+    with_nine = next(v for v in variants if len(v) == 13)
+    without = next(v for v in variants if len(v) == 12)
+    return f"{without if number.endswith('1111') else with_nine}@{server}"
 
 
 def ack_schedule(kind: str, speed: float) -> list[tuple[str, float]]:

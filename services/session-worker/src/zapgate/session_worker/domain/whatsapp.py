@@ -87,8 +87,24 @@ def phone_variants(number: str) -> list[str]:
 
 
 def chat_user(chat: str) -> str:
-    """The number of a chat id ``<number>@s.whatsapp.net``."""
+    """The number of a chat id ``<number>@c.us``."""
     return chat.split("@", 1)[0]
+
+
+def jid_server(chat: str) -> str:
+    """whatsmeow's server of a zapgate chat id: ``c.us`` (WAHA's and zapgate's) is ``s.whatsapp.net``."""
+    server = chat.partition("@")[2] or "c.us"
+    return USER_SERVER if server == "c.us" else server
+
+
+def chat_of(user: str, server: str = USER_SERVER) -> str:
+    """zapgate's chat id of a WhatsApp user: ``<number>@c.us``."""
+    return f"{user}@{'c.us' if server in ('', USER_SERVER) else server}"
+
+
+def registered_form(variants: list[str], registered: list[bool]) -> str | None:
+    """The form of a number WhatsApp knows, from the answers for each of ``variants``."""
+    return next((v for v, known in zip(variants, registered, strict=True) if known), None)
 
 
 def vcard(name: str, phone: str) -> str:

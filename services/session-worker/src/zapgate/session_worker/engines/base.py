@@ -84,8 +84,8 @@ class Engine(Protocol):
     async def typing(self, chat: str, seconds: float) -> None:
         """Show 'typing…' in ``chat`` for ``seconds``."""
 
-    async def on_whatsapp(self, chat: str) -> bool:
-        """Whether the chat's number has WhatsApp."""
+    async def on_whatsapp(self, chat: str) -> str | None:
+        """The chat id WhatsApp knows the chat's number under, or None when it has no account."""
 
     async def ping(self) -> None:
         """Return once the connection answers (a health check bounds how long that may take)."""

@@ -103,8 +103,10 @@ class SimulatorEngine:
         """Hand the message to the network (which drops a repeated ``wa_id``); the result awaits it."""
         if self.status != SessionStatus.CONNECTED:
             raise NotConnected(self.owner)
-        if not sim.on_whatsapp(chat):
+        registered = sim.registered_form(chat)
+        if registered is None:
             raise SendError("not_on_whatsapp")
+        chat = registered  # a Brazilian number goes to the form its account has
         record = {"wa_id": wa_id, "to": chat, "type": content.type, "time": datetime.now(UTC).isoformat(),
                   **content.model_dump(mode="json", exclude={"type"})}  # fmt: skip
         ack = await self.network.submit(self.tenant, self.session, wa_id, record)
@@ -166,9 +168,9 @@ class SimulatorEngine:
         if seconds > 0:
             await asyncio.sleep(seconds / self.speed)
 
-    async def on_whatsapp(self, chat: str) -> bool:
-        """Every number not ending in 0000 has WhatsApp in the simulator."""
-        return sim.on_whatsapp(chat)
+    async def on_whatsapp(self, chat: str) -> str | None:
+        """The form the simulated WhatsApp knows the number under (sim.registered_form)."""
+        return sim.registered_form(chat)
 
     async def inbound(self, sender: str, content: AnyContent) -> bool:
         """A contact sends the session a message; False when the session is not connected."""

@@ -125,6 +125,7 @@ class WhatsAppEngine:
         self._qr_index = 0
         self._send_lock = asyncio.Lock()
         self._sent: dict[str, tuple[str, str]] = {}  # WhatsApp's id -> (zapgate id, chat)
+        self._forms: dict[str, str] = {}  # chat id -> the form WhatsApp registered it under
         self._halted = False
         self._final = False  # FAILED, LOGGED_OUT or STOPPED by us: the connect task's end is no news
         self._tasks: set[asyncio.Future[None]] = set()
@@ -279,7 +280,7 @@ class WhatsAppEngine:
         if content is None:
             log.info("session %s: inbound %s not supported yet", self.owner, ev.Info.Type or "message")
             return
-        sender = f"{source.Sender.User or source.Chat.User}@{wa.USER_SERVER}"
+        sender = wa.chat_of(source.Sender.User or source.Chat.User)
         await self.events.received(ev.Info.ID, sender, content)
 
     async def _on_receipt(self, ev: Any) -> None:
@@ -305,8 +306,9 @@ class WhatsAppEngine:
             async with self._send_lock:
                 ready.set_result(None)
                 message = await self._message_of(client, content, chat)
+                to = await self._registered(chat)
                 try:
-                    response = await client.send_message(_jid(chat), message)
+                    response = await client.send_message(_jid(to), message)
                 except Exception as exc:
                     raise SendError(str(exc) or type(exc).__name__) from exc
                 self._sent[response.ID] = (message_id, chat)
@@ -363,12 +365,28 @@ class WhatsAppEngine:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
-    async def on_whatsapp(self, chat: str) -> bool:
-        """Ask WhatsApp, in every form the number may be registered under."""
+    async def on_whatsapp(self, chat: str) -> str | None:
+        """Ask WhatsApp, in every form the number may be registered under: the chat id of the
+        one it knows (a Brazilian number with or without the ninth digit), or None."""
         if self._client is None or self.status != SessionStatus.CONNECTED:
             raise NotConnected(self.owner)
-        found = await self._client.is_on_whatsapp(*(f"+{n}" for n in wa.phone_variants(wa.chat_user(chat))))
-        return any(r.IsIn for r in found)
+        if chat.partition("@")[2] not in ("", "c.us", wa.USER_SERVER):
+            return chat  # groups and others are not looked up
+        variants = wa.phone_variants(wa.chat_user(chat))
+        found = await self._client.is_on_whatsapp(*(f"+{n}" for n in variants))
+        known = {r.Query.lstrip("+"): r.IsIn for r in found}
+        form = wa.registered_form(variants, [known.get(v, False) for v in variants])
+        if form is not None:
+            self._forms[chat] = wa.chat_of(form)
+        return wa.chat_of(form) if form else None
+
+    async def _registered(self, chat: str) -> str:
+        """The chat a send goes to: a Brazilian number in the form WhatsApp knows (looked up once)."""
+        if len(wa.phone_variants(wa.chat_user(chat))) < 2:
+            return chat
+        if chat not in self._forms and await self.on_whatsapp(chat) is None:
+            raise SendError("not_on_whatsapp")
+        return self._forms[chat]
 
     async def ping(self) -> None:
         """A connected client answers; whatsmeow runs its own keep-alives."""
@@ -481,8 +499,9 @@ class WhatsAppEngine:
 
 
 def _jid(chat: str) -> JID:
-    user, _, server = chat.partition("@")
-    return JID(User=user, Server=server or wa.USER_SERVER, RawAgent=0, Device=0, Integrator=0, IsEmpty=False)
+    return JID(
+        User=wa.chat_user(chat), Server=wa.jid_server(chat), RawAgent=0, Device=0, Integrator=0, IsEmpty=False
+    )
 
 
 def _message_of(content: AnyContent, chat: str) -> Message:
@@ -490,7 +509,7 @@ def _message_of(content: AnyContent, chat: str) -> Message:
     if isinstance(content, TextContent):
         if content.reply_to:
             return Message(extendedTextMessage=ExtendedTextMessage(
-                text=content.text, contextInfo=ContextInfo(stanzaID=content.reply_to, participant=chat)))  # fmt: skip
+                text=content.text, contextInfo=ContextInfo(stanzaID=content.reply_to, participant=f"{wa.chat_user(chat)}@{wa.jid_server(chat)}")))  # fmt: skip
         return Message(conversation=content.text)
     if isinstance(content, LocationContent):
         return Message(locationMessage=LocationMessage(
@@ -501,7 +520,9 @@ def _message_of(content: AnyContent, chat: str) -> Message:
             contactMessage=ContactMessage(displayName=card.name, vcard=wa.vcard(card.name, card.phone))
         )
     if content.type == "reaction":
-        key = MessageKey(remoteJID=chat, fromMe=False, ID=content.message_id)
+        key = MessageKey(
+            remoteJID=f"{wa.chat_user(chat)}@{wa.jid_server(chat)}", fromMe=False, ID=content.message_id
+        )
         return Message(reactionMessage=ReactionMessage(key=key, text=content.emoji,
                                                        senderTimestampMS=int(time.time() * 1000)))  # fmt: skip
     raise SendError(f"{content.type} messages are not supported by the whatsapp engine")
