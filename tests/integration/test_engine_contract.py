@@ -33,6 +33,7 @@ from zapgate.common.messages import (
     LocationContent,
     MediaContent,
     MessageState,
+    ReactionContent,
     SessionStatus,
     TextContent,
 )
@@ -271,10 +272,12 @@ async def test_a_pairing_code_links_the_device(harness: Harness) -> None:
 async def test_sends_are_taken_in_order_and_acknowledged(harness: Harness) -> None:
     events = Recorder()
     engine = await linked(harness, events)
-    contents = [
+    contents: list[Any] = [
         TextContent(text="hello @5511999998888, plain text"),
         LocationContent(latitude=-23.55, longitude=-46.63, name="Praça da Sé"),
         ContactContent(contact=ContactCard(name="Ana", phone="+5511955554444")),
+        TextContent(text="answering", reply_to="3A0123456789ABCDEF"),
+        ReactionContent(message_id="3A0123456789ABCDEF", emoji="👍"),
     ]
     ids = [new_id() for _ in contents]
     taken = [await engine.submit(i, f"wa-{i}", CONTACT, c) for i, c in zip(ids, contents, strict=True)]
@@ -285,12 +288,18 @@ async def test_sends_are_taken_in_order_and_acknowledged(harness: Harness) -> No
         assert states[:2] == [MessageState.DELIVERED, MessageState.READ]
     if isinstance(harness, WhatsApp):
         sent = harness.fake.clients[engine.owner].sent
-        assert [chat for _, chat, _ in sent] == ["5511987654321@s.whatsapp.net"] * 3  # whatsmeow's form
+        assert [chat for _, chat, _ in sent] == ["5511987654321@s.whatsapp.net"] * 5  # whatsmeow's form
         first = sent[0][2]
         # A plain conversation: "@digits" in a text is not turned into a mention.
         assert first.conversation == contents[0].text and not first.HasField("extendedTextMessage")
         assert sent[1][2].locationMessage.degreesLatitude == -23.55
         assert "waid=5511955554444" in sent[2][2].contactMessage.vcard
+        reply, reaction = sent[3][2], sent[4][2]
+        assert reply.extendedTextMessage.contextInfo.stanzaID == "3A0123456789ABCDEF"
+        assert (
+            reaction.reactionMessage.key.ID == "3A0123456789ABCDEF" and reaction.reactionMessage.text == "👍"
+        )
+        assert not reaction.reactionMessage.key.fromMe  # the contact's message
     await engine.stop()
 
 
@@ -339,7 +348,8 @@ async def test_media_of_each_kind_is_sent_from_the_store_and_acknowledged(harnes
     events = Recorder()
     engine = await linked(harness, events)
     kinds = {"image": ("image/png", b"\x89PNG-bytes"), "voice": ("audio/ogg; codecs=opus", b"OggS-voice"),
-             "document": ("application/pdf", b"%PDF-1.7 invoice")}  # fmt: skip
+             "document": ("application/pdf", b"%PDF-1.7 invoice"), "video": ("video/mp4", b"ftyp-video"),
+             "audio": ("audio/mpeg", b"ID3-audio")}  # fmt: skip
     contents = []
     for kind, (mimetype, data) in kinds.items():
         ref = await harness.media.keep(data, mimetype, "nota.pdf" if kind == "document" else None)
@@ -350,7 +360,9 @@ async def test_media_of_each_kind_is_sent_from_the_store_and_acknowledged(harnes
     await events.until(lambda: {(m, s) for m, _, s in events.acks} >= {(i, MessageState.READ) for i in ids})
     if isinstance(harness, WhatsApp):
         sent = [m for _, _, m in harness.fake.clients[engine.owner].sent]
-        image, voice, document = sent
+        image, voice, document, video, audio = sent
+        assert harness.fake.blobs[video.videoMessage.directPath] == b"ftyp-video"
+        assert not audio.audioMessage.PTT and audio.audioMessage.mimetype == "audio/mpeg"
         assert harness.fake.blobs[image.imageMessage.directPath] == b"\x89PNG-bytes"
         assert image.imageMessage.caption == "segue" and image.imageMessage.mimetype == "image/png"
         assert voice.audioMessage.PTT and harness.fake.blobs[voice.audioMessage.directPath] == b"OggS-voice"
@@ -521,3 +533,23 @@ def test_a_client_that_will_not_stop_when_its_partition_moves_ends_the_worker(tm
     assert done.returncode == 75, done.stdout + done.stderr
     assert "did not stop in 0.5s" in done.stderr and "halt returned" not in done.stdout
     assert time.monotonic() - began < 30
+
+
+async def test_an_outdated_client_and_a_refused_connection_say_why(fake: FakeWhatsmeow) -> None:
+    store = "postgres://x@127.0.0.1/zapgate?sslmode=disable"
+    fake.devices[(store, PHONE)] = PHONE
+    creds = json.dumps(
+        {"jid": {"User": PHONE, "Server": "s.whatsapp.net", "Device": 7}, "phone": PHONE}
+    ).encode()
+    for event, reason in (
+        (proto.ClientOutdated(), "WhatsApp refused this client version as outdated: update neonize"),
+        (proto.ConnectFailure(Reason=10, Message="try later"), "WhatsApp is unavailable: try later"),
+    ):
+        events = Recorder()
+        engine = WhatsAppEngine(f"t1/{new_id()[:8]}", creds, events, store)
+        await engine.start()
+        await events.until(lambda events=events: events.last == SessionStatus.CONNECTED)
+        await asyncio.to_thread(fake._emit, fake.clients[engine.owner], event)
+        await events.until(lambda events=events: events.last == SessionStatus.FAILED)
+        assert events.statuses[-1][1] == reason
+        assert events.creds == []  # the device stays linked

@@ -58,6 +58,7 @@ from zapgate.common.messages import (
     ContactContent,
     LocationContent,
     MediaContent,
+    ReactionContent,
     SessionStatus,
     TextContent,
 )
@@ -320,6 +321,13 @@ class WhatsAppEngine:
 
     async def _message_of(self, client: NewAClient, content: AnyContent, chat: str) -> Message:
         """The WhatsApp message of a content; media is read from the store and uploaded first."""
+        if isinstance(content, ReactionContent):
+            # fromMe: a reaction to one of the session's own messages, or to the contact's.
+            mine = content.message_id in self._sent
+            key = MessageKey(remoteJID=f"{wa.chat_user(chat)}@{wa.jid_server(chat)}", fromMe=mine,
+                             ID=content.message_id)  # fmt: skip
+            return Message(reactionMessage=ReactionMessage(key=key, text=content.emoji,
+                                                           senderTimestampMS=int(time.time() * 1000)))  # fmt: skip
         if not isinstance(content, MediaContent):
             return _message_of(content, chat)
         data = await self.media.read(content.media.id) if self.media is not None else None
@@ -519,12 +527,6 @@ def _message_of(content: AnyContent, chat: str) -> Message:
         return Message(
             contactMessage=ContactMessage(displayName=card.name, vcard=wa.vcard(card.name, card.phone))
         )
-    if content.type == "reaction":
-        key = MessageKey(
-            remoteJID=f"{wa.chat_user(chat)}@{wa.jid_server(chat)}", fromMe=False, ID=content.message_id
-        )
-        return Message(reactionMessage=ReactionMessage(key=key, text=content.emoji,
-                                                       senderTimestampMS=int(time.time() * 1000)))  # fmt: skip
     raise SendError(f"{content.type} messages are not supported by the whatsapp engine")
 
 
