@@ -92,7 +92,9 @@ def test_a_whatsapp_session_links_sends_and_survives_a_kill_9_of_its_worker(
     assert http.post("/api/v1/sessions/shop/start").status_code == 202
     wait_until(lambda: session(http, "shop")["status"] == "SCAN_QR", 30, "the QR code")
     qr = http.get("/api/v1/sessions/shop/qr", params={"format": "raw"}).json()
-    assert qr["index"] == 0 and qr["value"].startswith("2@")  # what whatsmeow showed, through neonize
+    # What whatsmeow showed, through neonize's callback, in the worker.
+    assert qr["index"] == 0 and qr["value"].startswith("https://wa.me/settings/linked_devices#2@")
+    assert http.get("/api/v1/sessions/shop/qr").headers["content-type"] == "image/png"
     scan_file(folder, f"{tenant_id}/shop", "5511977776666")
     wait_until(lambda: session(http, "shop")["status"] == "CONNECTED", 30, "the phone to link")
     assert session(http, "shop")["phone"] == "5511977776666"

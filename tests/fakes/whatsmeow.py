@@ -237,13 +237,15 @@ class FakeWhatsmeow:
         self._emit(client, proto.Connected(status=True))
 
     def _rotate_qr(self, client: FakeClient) -> None:
+        keys = f"{secrets.token_urlsafe(32)},{secrets.token_urlsafe(32)}"  # one pairing attempt's keys
+
         def rotate() -> None:
             for seconds in self.qr_seconds:
                 if client.stopped.is_set() or client.phone is not None:
                     return
-                code = (
-                    f"2@{secrets.token_urlsafe(24)},{secrets.token_urlsafe(16)},{secrets.token_urlsafe(16)}"
-                )
+                # As neonize hands it over: ref, noise key, identity key, ADV secret, platform.
+                code = (f"https://wa.me/settings/linked_devices#2@{secrets.token_urlsafe(48)},"
+                        f"{keys},{secrets.token_urlsafe(32)},WEB")  # fmt: skip
                 client.qr_shown.append(code)
                 self._call_string(client.qr_cb, code)
                 if client.stopped.wait(seconds) or client.phone is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -155,10 +156,26 @@ class StorageTooSmall(RuntimeError):
     """nats-server cannot reserve the stores' max_bytes on its disk."""
 
 
+TOPOLOGY_ATTEMPTS = 5
+
+
 async def ensure_topology(js: JetStreamContext, settings: CommonSettings) -> None:
-    """Create or update every stream, KV bucket and object store; safe to call from every replica."""
+    """Create or update every stream, KV bucket and object store; safe to call from every replica.
+
+    On a cluster, replicas starting together queue their creates behind the meta leader's and a
+    request can time out while the stream is being placed: each step is idempotent, so it is tried
+    again (a few times, a second apart) rather than failing the service's start.
+    """
     try:
-        await _ensure_all(js, settings)
+        for attempt in range(1, TOPOLOGY_ATTEMPTS + 1):
+            try:
+                await _ensure_all(js, settings)
+                return
+            except (TimeoutError, nats.errors.TimeoutError):
+                if attempt == TOPOLOGY_ATTEMPTS:
+                    raise
+                log.warning("JetStream did not answer while setting up the topology; trying again")
+                await asyncio.sleep(1.0)
     except APIError as exc:
         if exc.err_code != INSUFFICIENT_STORAGE:
             raise

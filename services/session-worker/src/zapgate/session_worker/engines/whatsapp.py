@@ -36,34 +36,16 @@ from neonize.aioze.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.proto.Neonize_pb2 import JID
-from neonize.proto.waCommon.WACommon_pb2 import MessageKey
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
-    AudioMessage,
-    ContactMessage,
-    ContextInfo,
-    DocumentMessage,
-    ExtendedTextMessage,
-    ImageMessage,
-    LocationMessage,
-    Message,
-    ReactionMessage,
-    VideoMessage,
-)
-from neonize.utils.enum import MediaType
 
 from zapgate.common.messages import (
     AnyContent,
-    ContactCard,
-    ContactContent,
-    LocationContent,
     MediaContent,
     ReactionContent,
     SessionStatus,
-    TextContent,
 )
 from zapgate.session_worker.adapters.media import TenantMedia
 from zapgate.session_worker.domain import whatsapp as wa
+from zapgate.session_worker.engines import whatsapp_protos as protos
 from zapgate.session_worker.engines.base import EngineEvents, NotConnected, SendError
 
 log = logging.getLogger(__name__)
@@ -72,16 +54,6 @@ STOP_TIMEOUT = 5.0
 """How long a stop asked for may take. Go's Stop blocks while a connect is dialling; past this
 (or, when the partition moves, past the lease's margin) the worker exits, and its sessions fail
 over as after a kill -9, rather than risk a peer running the same device beside it."""
-
-
-_UPLOAD_TYPE = {
-    "image": MediaType.MediaImage, "video": MediaType.MediaVideo, "audio": MediaType.MediaAudio,
-    "voice": MediaType.MediaAudio, "document": MediaType.MediaDocument,
-}  # fmt: skip
-_INBOUND_MEDIA = (
-    ("imageMessage", "image"), ("videoMessage", "video"), ("audioMessage", "audio"),
-    ("documentMessage", "document"),
-)  # fmt: skip
 
 
 def _exit_stuck(owner: str, within: float = STOP_TIMEOUT) -> None:
@@ -140,8 +112,7 @@ class WhatsAppEngine:
         await self.events.status(status, reason, self.phone)
 
     def _new_client(self) -> _Client:
-        jid = JID(User=self.jid["User"], Server=self.jid["Server"], Device=self.jid.get("Device", 0),
-                  RawAgent=0, Integrator=0, IsEmpty=False) if self.jid else None  # fmt: skip
+        jid = protos.device_jid(self.jid) if self.jid else None
         client = _Client(self.store, jid=jid, uuid=self.owner, new_device=jid is None)
         # Go's clients are keyed by this id: one per session, even for two sessions of one phone.
         client.uuid = self.owner.encode()
@@ -277,7 +248,7 @@ class WhatsAppEngine:
         source = ev.Info.MessageSource
         if source.IsFromMe or source.IsGroup:
             return
-        content = _content_of(ev.Message) or await self._media_of(ev.Message)
+        content = protos.content_of(ev.Message) or await self._media_of(ev.Message)
         if content is None:
             log.info("session %s: inbound %s not supported yet", self.owner, ev.Info.Type or "message")
             return
@@ -309,7 +280,7 @@ class WhatsAppEngine:
                 message = await self._message_of(client, content, chat)
                 to = await self._registered(chat)
                 try:
-                    response = await client.send_message(_jid(to), message)
+                    response = await client.send_message(protos.jid_of(to), message)
                 except Exception as exc:
                     raise SendError(str(exc) or type(exc).__name__) from exc
                 self._sent[response.ID] = (message_id, chat)
@@ -319,54 +290,33 @@ class WhatsAppEngine:
         await ready  # holds its place in the order before the next submit
         return task
 
-    async def _message_of(self, client: NewAClient, content: AnyContent, chat: str) -> Message:
+    async def _message_of(self, client: NewAClient, content: AnyContent, chat: str) -> Any:
         """The WhatsApp message of a content; media is read from the store and uploaded first."""
         if isinstance(content, ReactionContent):
             # fromMe: a reaction to one of the session's own messages, or to the contact's.
-            mine = content.message_id in self._sent
-            key = MessageKey(remoteJID=f"{wa.chat_user(chat)}@{wa.jid_server(chat)}", fromMe=mine,
-                             ID=content.message_id)  # fmt: skip
-            return Message(reactionMessage=ReactionMessage(key=key, text=content.emoji,
-                                                           senderTimestampMS=int(time.time() * 1000)))  # fmt: skip
+            return protos.reaction_message(content, chat, mine=content.message_id in self._sent)
         if not isinstance(content, MediaContent):
-            return _message_of(content, chat)
+            return protos.message_of(content, chat)
         data = await self.media.read(content.media.id) if self.media is not None else None
         if data is None:
             raise SendError("media_unavailable: the media is no longer in the store")
-        kind = content.type
         try:
-            up = await client.upload(data, _UPLOAD_TYPE[kind])
+            uploaded = await client.upload(data, protos.UPLOAD_TYPE[content.type])
         except Exception as exc:
             raise SendError(f"media upload failed: {exc}") from exc
-        common = {"URL": up.url, "directPath": up.DirectPath, "mediaKey": up.MediaKey, "fileLength": up.FileLength,
-                  "fileSHA256": up.FileSHA256, "fileEncSHA256": up.FileEncSHA256,
-                  "mimetype": content.media.mimetype}  # fmt: skip
-        caption = {"caption": content.caption} if content.caption else {}
-        if kind == "image":
-            return Message(imageMessage=ImageMessage(**common, **caption))
-        if kind == "video":
-            return Message(videoMessage=VideoMessage(**common, **caption))
-        if kind in ("audio", "voice"):
-            return Message(audioMessage=AudioMessage(**common, PTT=kind == "voice"))
-        name = content.media.filename or content.media.id
-        return Message(documentMessage=DocumentMessage(**common, **caption, fileName=name, title=name))
+        return protos.media_message(content, uploaded)
 
     async def _media_of(self, message: Any) -> MediaContent | None:
         """A contact's image, video, audio, voice note or document, downloaded into the tenant's store."""
-        for field, kind in _INBOUND_MEDIA:
-            if not message.HasField(field):
-                continue
-            part = getattr(message, field)
-            if kind == "audio" and part.PTT:
-                kind = "voice"
-            if self._client is None or self.media is None:
-                return None
-            data = await self._client.download_any(message)
-            filename = getattr(part, "fileName", "") or None
-            ref = await self.media.keep(data, part.mimetype or "application/octet-stream", filename)
-            caption = getattr(part, "caption", "") or None
-            return MediaContent(type=kind, media=ref, caption=caption)
-        return None
+        found = protos.inbound_media(message)
+        if found is None or self._client is None or self.media is None:
+            return None
+        kind, part = found
+        data = await self._client.download_any(message)
+        ref = await self.media.keep(
+            data, part.mimetype or "application/octet-stream", getattr(part, "fileName", "") or None
+        )
+        return MediaContent(type=kind, media=ref, caption=getattr(part, "caption", "") or None)
 
     async def typing(self, chat: str, seconds: float) -> None:
         """Wait as long as typing would take (presence is not sent yet)."""
@@ -504,47 +454,3 @@ class WhatsAppEngine:
         self.jid = self.phone = None
         await self.events.credentials(None)
         await self._set(SessionStatus.LOGGED_OUT)
-
-
-def _jid(chat: str) -> JID:
-    return JID(
-        User=wa.chat_user(chat), Server=wa.jid_server(chat), RawAgent=0, Device=0, Integrator=0, IsEmpty=False
-    )
-
-
-def _message_of(content: AnyContent, chat: str) -> Message:
-    """The WhatsApp message of a zapgate content (text as a plain conversation: no mentions)."""
-    if isinstance(content, TextContent):
-        if content.reply_to:
-            return Message(extendedTextMessage=ExtendedTextMessage(
-                text=content.text, contextInfo=ContextInfo(stanzaID=content.reply_to, participant=f"{wa.chat_user(chat)}@{wa.jid_server(chat)}")))  # fmt: skip
-        return Message(conversation=content.text)
-    if isinstance(content, LocationContent):
-        return Message(locationMessage=LocationMessage(
-            degreesLatitude=content.latitude, degreesLongitude=content.longitude, name=content.name or ""))  # fmt: skip
-    if isinstance(content, ContactContent):
-        card = content.contact
-        return Message(
-            contactMessage=ContactMessage(displayName=card.name, vcard=wa.vcard(card.name, card.phone))
-        )
-    raise SendError(f"{content.type} messages are not supported by the whatsapp engine")
-
-
-def _content_of(message: Any) -> AnyContent | None:
-    """zapgate's content of an inbound WhatsApp message, or None for kinds not carried yet."""
-    if message.conversation:
-        return TextContent(text=message.conversation)
-    if message.HasField("extendedTextMessage") and message.extendedTextMessage.text:
-        quoted = message.extendedTextMessage.contextInfo.stanzaID or None
-        return TextContent(text=message.extendedTextMessage.text, reply_to=quoted)
-    if message.HasField("locationMessage"):
-        loc = message.locationMessage
-        return LocationContent(
-            latitude=loc.degreesLatitude, longitude=loc.degreesLongitude, name=loc.name or None
-        )
-    if message.HasField("contactMessage"):
-        card = message.contactMessage
-        phone = next((line.split(":")[-1] for line in card.vcard.splitlines() if line.startswith("TEL")), "")
-        if phone:
-            return ContactContent(contact=ContactCard(name=card.displayName or phone, phone=phone))
-    return None
