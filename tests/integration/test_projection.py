@@ -8,6 +8,8 @@ from sqlalchemy import text
 from zapgate.common.db import make_engine, make_sessionmaker
 from zapgate.common.ids import new_id
 from zapgate.common.messages import (
+    MediaContent,
+    MediaRef,
     MessageReceived,
     MessageState,
     MessageStatusChanged,
@@ -17,6 +19,7 @@ from zapgate.common.messages import (
     TextContent,
 )
 from zapgate.gateway.adapters.messages import MessageRepository
+from zapgate.gateway.adapters.quotas import QuotaBook
 from zapgate.gateway.adapters.repository import TenantRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 from zapgate.gateway.domain.quotas import Quotas
@@ -148,5 +151,25 @@ async def test_chats_are_counted_as_messages_are_recorded_and_match_the_history(
         assert listed[chats[1]][2] == 1 and sum(n for _, n, _ in listed.values()) == 91
         newest_first = [c.chat for c in await messages.chats(tenant.id, "main", 2)]
         assert newest_first[0] == chats[1] and len(newest_first) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_a_contact_s_media_counts_in_the_tenant_s_media_quota_once(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        tenant, _ = await TenantRepository(sessions, Quotas()).create_tenant("inbound-media")
+        messages = MessageRepository(sessions, engine)
+        book = QuotaBook(sessions, Quotas(), 3600)
+        before = (await book.usage(tenant.id)).media_bytes
+        ref = MediaRef(id=new_id(), mimetype="image/jpeg", filename=None, size=70_000, sha256="00" * 32)
+        event = MessageReceived(
+            tenant=tenant.id, session="main", message_id=new_id(), wa_id="IN-media", chat="5511987650001@c.us",
+            sender="5511987650001@c.us", content=MediaContent(type="image", media=ref),
+        )  # fmt: skip
+        await messages.apply_received(event)
+        await messages.apply_received(event)  # redelivered: counted once
+        assert (await book.usage(tenant.id)).media_bytes == before + 70_000
     finally:
         await engine.dispose()

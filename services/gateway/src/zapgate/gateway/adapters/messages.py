@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from zapgate.common.db import autocommit, utcnow
-from zapgate.common.messages import MessageReceived, MessageStatusChanged, furthest
+from zapgate.common.messages import MediaContent, MessageReceived, MessageStatusChanged, furthest
 from zapgate.gateway.adapters.tables import ChatRow, MessageRow, UnpublishedSendRow
 
 _T: Table = MessageRow.__table__  # type: ignore[assignment]
@@ -68,6 +68,14 @@ _RECEIVE = text(
     SET last_message_id = greatest(c.last_message_id, excluded.last_message_id),
         last_message_at = greatest(c.last_message_at, excluded.last_message_at),
         messages = c.messages + 1, unread = c.unread + 1
+    """
+)
+
+
+_RECEIVED_MEDIA = text(
+    """
+    INSERT INTO media_objects (id, tenant_id, size, created_at) VALUES (:id, :tenant_id, :size, :now)
+    ON CONFLICT DO NOTHING
     """
 )
 
@@ -293,3 +301,9 @@ class MessageRepository:
             "wa_id": event.wa_id, "created_at": event.time, "now": utcnow(),
         }  # fmt: skip
         await autocommit(self.engine, _RECEIVE, params)
+        if isinstance(event.content, MediaContent):
+            # A contact's media, kept in zg_media by the worker, counts in the tenant's media
+            # quota like an upload (it cannot be refused: it already arrived).
+            media = event.content.media
+            await autocommit(self.engine, _RECEIVED_MEDIA, {"id": media.id, "tenant_id": event.tenant,
+                                                            "size": media.size, "now": event.time})  # fmt: skip
