@@ -404,23 +404,43 @@ def fake() -> Any:
         yield fake
 
 
+STORE = "postgres://x@127.0.0.1/zapgate?sslmode=disable"
+
+
+async def linked_device(fake: FakeWhatsmeow, owner: str) -> tuple[WhatsAppEngine, Recorder]:
+    """A whatsapp engine linked to PHONE through a QR scan on the fake, CONNECTED."""
+    events = Recorder()
+    engine = WhatsAppEngine(owner, None, events, STORE)
+    await engine.start()
+    await events.until(lambda: bool(events.qrs))
+    await asyncio.to_thread(fake.scan, owner, PHONE)
+    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    return engine, events
+
+
 async def test_no_network_fails_with_a_reason_and_a_later_start_retries(fake: FakeWhatsmeow) -> None:
     events = Recorder()
-    engine = WhatsAppEngine("t1/net", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
+    engine = WhatsAppEngine("t1/net", None, events, STORE)
     fake.offline = True
     await engine.start()
     await events.until(lambda: events.last == SessionStatus.FAILED)
     assert events.statuses[-1][1] == "cannot reach WhatsApp: network is unreachable"
+    failed = engine._client
     fake.offline = False
     await engine.start()
     await events.until(lambda: events.last == SessionStatus.SCAN_QR)
+    # The failed attempt's client, once collected, must not stop this one: neonize's finalizer
+    # calls Go's Stop with the session's id. Run as the collector would run it:
+    failed._stop_finalizer()
+    assert not fake.clients["t1/net"].stopped.is_set()
     await engine.stop()
+    assert fake.clients["t1/net"].stopped.is_set()
 
 
 async def test_the_proxy_is_passed_to_the_connection(fake: FakeWhatsmeow) -> None:
     events = Recorder()
     proxy = "socks5://user:secret@10.0.0.1:1080"
-    engine = WhatsAppEngine("t1/proxy", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable", proxy)
+    engine = WhatsAppEngine("t1/proxy", None, events, STORE, proxy)
     await engine.start()
     await events.until(lambda: bool(events.qrs))
     assert fake.clients["t1/proxy"].proxy == proxy
@@ -428,12 +448,7 @@ async def test_the_proxy_is_passed_to_the_connection(fake: FakeWhatsmeow) -> Non
 
 
 async def test_a_send_to_an_old_brazilian_account_goes_to_its_registered_form(fake: FakeWhatsmeow) -> None:
-    events = Recorder()
-    engine = WhatsAppEngine("t1/ninth", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
-    await engine.start()
-    await events.until(lambda: bool(events.qrs))
-    await asyncio.to_thread(fake.scan, "t1/ninth", PHONE)
-    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    engine, _ = await linked_device(fake, "t1/ninth")
     fake.everyone_registered = False
     fake.registered = {"551187651111"}  # an older account, registered without the ninth digit
     taken = await engine.submit(new_id(), "wa", "5511987651111@c.us", TextContent(text="oi"))
@@ -444,12 +459,7 @@ async def test_a_send_to_an_old_brazilian_account_goes_to_its_registered_form(fa
 
 
 async def test_logged_out_from_the_phone_and_banned_say_why(fake: FakeWhatsmeow) -> None:
-    events = Recorder()
-    engine = WhatsAppEngine("t1/out", None, events, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
-    await engine.start()
-    await events.until(lambda: bool(events.qrs))
-    await asyncio.to_thread(fake.scan, "t1/out", PHONE)
-    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    _, events = await linked_device(fake, "t1/out")
     await asyncio.to_thread(fake.disconnect, "t1/out")
     await events.until(lambda: events.last == SessionStatus.RECONNECTING)
     await asyncio.to_thread(fake.reconnect, "t1/out")
@@ -460,8 +470,8 @@ async def test_logged_out_from_the_phone_and_banned_say_why(fake: FakeWhatsmeow)
 
     banned = Recorder()
     creds = json.dumps({"jid": {"User": PHONE, "Server": "s.whatsapp.net", "Device": 7}, "phone": PHONE})
-    fake.devices[("postgres://x@127.0.0.1/zapgate?sslmode=disable", PHONE)] = PHONE
-    other = WhatsAppEngine("t1/ban", creds.encode(), banned, "postgres://x@127.0.0.1/zapgate?sslmode=disable")
+    fake.devices[(STORE, PHONE)] = PHONE
+    other = WhatsAppEngine("t1/ban", creds.encode(), banned, STORE)
     await other.start()
     await banned.until(lambda: banned.last == SessionStatus.CONNECTED)
     await asyncio.to_thread(fake.ban, "t1/ban", 7200)
@@ -473,13 +483,7 @@ async def test_logged_out_from_the_phone_and_banned_say_why(fake: FakeWhatsmeow)
 
 
 async def test_receipts_reach_the_next_owner_under_the_id_whatsapp_gave(fake: FakeWhatsmeow) -> None:
-    store = "postgres://x@127.0.0.1/zapgate?sslmode=disable"
-    events = Recorder()
-    engine = WhatsAppEngine("t1/move", None, events, store)
-    await engine.start()
-    await events.until(lambda: bool(events.qrs))
-    await asyncio.to_thread(fake.scan, "t1/move", PHONE)
-    await events.until(lambda: events.last == SessionStatus.CONNECTED)
+    engine, events = await linked_device(fake, "t1/move")
     fake.receipt_delay = 3600  # the contact reads it only after the partition moved
     message_id = new_id()
     given = await (await engine.submit(message_id, "derived-id", CONTACT, TextContent(text="oi")))
@@ -487,7 +491,7 @@ async def test_receipts_reach_the_next_owner_under_the_id_whatsapp_gave(fake: Fa
     await engine.halt()
     resumed = Recorder()
     creds = events.creds[-1]
-    other = WhatsAppEngine("t1/move", creds, resumed, store)
+    other = WhatsAppEngine("t1/move", creds, resumed, STORE)
     await other.start(resume=True)
     await resumed.until(lambda: resumed.last == SessionStatus.CONNECTED)
     other.expect_acks(message_id, given, CONTACT, "text", 0.0)  # what the host reads from the outbox
@@ -536,8 +540,7 @@ def test_a_client_that_will_not_stop_when_its_partition_moves_ends_the_worker(tm
 
 
 async def test_an_outdated_client_and_a_refused_connection_say_why(fake: FakeWhatsmeow) -> None:
-    store = "postgres://x@127.0.0.1/zapgate?sslmode=disable"
-    fake.devices[(store, PHONE)] = PHONE
+    fake.devices[(STORE, PHONE)] = PHONE
     creds = json.dumps(
         {"jid": {"User": PHONE, "Server": "s.whatsapp.net", "Device": 7}, "phone": PHONE}
     ).encode()
@@ -546,7 +549,7 @@ async def test_an_outdated_client_and_a_refused_connection_say_why(fake: FakeWha
         (proto.ConnectFailure(Reason=10, Message="try later"), "WhatsApp is unavailable: try later"),
     ):
         events = Recorder()
-        engine = WhatsAppEngine(f"t1/{new_id()[:8]}", creds, events, store)
+        engine = WhatsAppEngine(f"t1/{new_id()[:8]}", creds, events, STORE)
         await engine.start()
         await events.until(lambda events=events: events.last == SessionStatus.CONNECTED)
         await asyncio.to_thread(fake._emit, fake.clients[engine.owner], event)

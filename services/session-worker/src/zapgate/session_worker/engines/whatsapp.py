@@ -63,6 +63,14 @@ def _exit_stuck(owner: str, within: float = STOP_TIMEOUT) -> None:
     os._exit(75)
 
 
+def _forget(client: NewAClient) -> None:
+    """Drop neonize's finalizer of a client we stopped or that ended: it calls Go's Stop with the
+    client's id when the object is collected, and that id is the session's, so it would stop the
+    session's next client."""
+    with contextlib.suppress(AttributeError):
+        client._stop_finalizer.detach()
+
+
 class _Client(NewAClient):  # type: ignore[misc]  # neonize ships no types
     """neonize's client with the login status hooked: whatsmeow reports the end of the QR
     rotation ("timeout") only there, on a Go thread."""
@@ -155,6 +163,8 @@ class WhatsAppEngine:
         await self._set(SessionStatus.RECONNECTING if resuming else SessionStatus.STARTING)
         self._loop = asyncio.get_running_loop()
         self._qr_index = 0
+        if self._client is not None:
+            _forget(self._client)  # its connect ended (a failure): Go holds nothing of it
         self._client = self._new_client()
         settings = ProxySettings(proxy_address=self.proxy) if self.proxy else None
         self._task = await self._client.connect(settings)
@@ -386,6 +396,7 @@ class WhatsAppEngine:
         client, self._client = self._client, None
         if client is None:
             return
+        _forget(client)
         stopping = asyncio.ensure_future(client.stop())
         done, _ = await asyncio.wait({stopping}, timeout=STOP_TIMEOUT)
         if not done:
@@ -421,6 +432,7 @@ class WhatsAppEngine:
         self.status = SessionStatus.STOPPED
         client, self._client = self._client, None
         if client is not None:
+            _forget(client)
             stop = getattr(aioze_client.gocode, "Stop")  # noqa: B009 - looked up now, as neonize does
             self._stopping = threading.Thread(
                 target=stop, args=(client.uuid,), name=f"stop:{self.owner}", daemon=True
