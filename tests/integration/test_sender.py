@@ -47,6 +47,17 @@ def outgoing(n: int) -> list[Outgoing]:
     ]
 
 
+def unpaced_sender(store: MessageStore, network: TakingEngine) -> tuple[Sender, list[Outcome]]:
+    """A sender of session T1/main over ``network``, pacing off, and the outcomes it reports."""
+    reported: list[Outcome] = []
+
+    async def report(batch: list[Outcome]) -> None:
+        reported.extend(batch)
+
+    sender = Sender(store, network, PacingConfig(enabled=False), report, "T1", "main")  # type: ignore[arg-type]
+    return sender, reported
+
+
 async def record(store: MessageStore, rows: list[Outgoing]) -> set[str]:
     return await store.accept(
         [{"id": r.id, "tenant": "T1", "session": "main", "partition": 0, "chat": r.chat, "wa_id": r.wa_id,
@@ -58,12 +69,7 @@ async def test_rows_read_from_the_outbox_before_their_hand_over_are_sent_once(da
     engine = make_engine(database_url, pool_size=2)
     store = MessageStore(make_sessionmaker(engine), engine)
     network = TakingEngine()
-    reported: list[Outcome] = []
-
-    async def report(batch: list[Outcome]) -> None:
-        reported.extend(batch)
-
-    sender = Sender(store, network, PacingConfig(enabled=False), report, "T1", "main")  # type: ignore[arg-type]
+    sender, reported = unpaced_sender(store, network)
     try:
         first, second = outgoing(1), outgoing(2)
         assert await record(store, first) == {r.id for r in first}
@@ -102,12 +108,7 @@ async def test_the_id_the_network_gave_is_recorded_even_when_a_receipt_came_firs
     engine = make_engine(database_url, pool_size=2)
     store = MessageStore(make_sessionmaker(engine), engine)
     network = RenamingEngine()
-    reported: list[Outcome] = []
-
-    async def report(batch: list[Outcome]) -> None:
-        reported.extend(batch)
-
-    sender = Sender(store, network, PacingConfig(enabled=False), report, "T1", "main")  # type: ignore[arg-type]
+    sender, reported = unpaced_sender(store, network)
     try:
         rows = outgoing(1)
         await record(store, rows)
