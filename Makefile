@@ -28,7 +28,7 @@ run: install ## Start the whole system on embedded NATS and PostgreSQL (Ctrl-C s
 	$(RUN) python deploy/local/devstack.py
 
 asyncapi: install ## Regenerate docs/asyncapi.json (the NATS contract) from the message models
-	$(RUN) python -c "import json; from zapgate.common.contract import asyncapi; print(json.dumps(asyncapi(), indent=2, sort_keys=True))" > docs/asyncapi.json
+	$(RUN) python -c "import json; from zapgate.gateway.contract import asyncapi; print(json.dumps(asyncapi(), indent=2, sort_keys=True))" > docs/asyncapi.json
 
 nats-auth: install ## Regenerate deploy/k8s/base/nats-auth.conf (each service's NATS user and subjects)
 	$(RUN) python -m zapgate.common.permissions > deploy/k8s/base/nats-auth.conf
@@ -36,13 +36,15 @@ nats-auth: install ## Regenerate deploy/k8s/base/nats-auth.conf (each service's 
 migrate: install ## Run every service's migrations against ZAPGATE_DATABASE_URL
 	$(RUN) zapgate-gateway migrate
 	$(RUN) zapgate-session-worker migrate
+	$(RUN) zapgate-scheduler migrate
+	$(RUN) zapgate-billing migrate
 
 lint: install ## ruff (lint and format check)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
 typecheck: install ## mypy, strict
-	$(RUN) mypy libs/common/src services/gateway/src services/session-worker/src services/scheduler/src services/billing/src deploy/local
+	$(RUN) mypy libs/common/src libs/cli/src services/gateway/src services/session-worker/src services/scheduler/src services/billing/src deploy/local
 
 test-unit: install ## Unit tests only (pure domain, no servers)
 	$(RUN) pytest tests/unit -q

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import engines, messages, sessions
+from bench import engines, messages, scheduling, sessions, webhooks
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results -->", "<!-- /bench:results -->"
@@ -25,13 +25,20 @@ def render(results: dict[str, dict[str, object]]) -> str:
 
 
 def main() -> None:
-    """``python -m bench [first_qr failover rebalance scale accept e2e roundtrip engine_capacity]`` (all when none are named)."""
+    """``python -m bench [first_qr failover rebalance scale accept e2e roundtrip engine_capacity schedule_burst campaign_rate jetstream_schedules billing webhook_rate webhook_latency]`` (all when none are named)."""
     names = sys.argv[1:]
-    unknown = set(names) - set(sessions.BENCHES) - set(messages.BENCHES) - set(engines.BENCHES)
+    unknown = (
+        set(names)
+        - set(sessions.BENCHES)
+        - set(messages.BENCHES)
+        - set(engines.BENCHES)
+        - set(scheduling.BENCHES)
+        - set(webhooks.BENCHES)
+    )
     if unknown:
         raise SystemExit(f"unknown benchmarks: {sorted(unknown)}")
     results = {}
-    for module in (sessions, messages, engines):
+    for module in (sessions, messages, engines, scheduling, webhooks):
         chosen = [n for n in names if n in module.BENCHES] if names else list(module.BENCHES)
         if chosen:
             results.update(module.main(chosen))

@@ -63,8 +63,9 @@ from bench.sessions import Stack, boot, call, new_tenant, pair_many, pct
 KILL_EVERY = 4.0
 FAULT_EVERY = 15.0
 DOWN_FOR = 2.0  # how long a restarted server stays down: longer than a lease can go unrenewed
-# nats-server twice, PostgreSQL once, a gateway once (issue 5), spread over the run.
-SCHEDULE = ("nats", "postgres", "gateway", "nats")
+# nats-server twice, PostgreSQL once, a gateway once (issue 5), billing once (its metering must
+# count each message once across the kill: issue 17), spread over the run.
+SCHEDULE = ("nats", "postgres", "gateway", "billing", "nats")
 # On a 3-node NATS cluster: kill -9 the node leading each of these in turn ("meta": the JetStream
 # meta leader, which places streams and consumers).
 CLUSTER_SCHEDULE = (
@@ -330,6 +331,11 @@ async def disrupt(stack: Stack, servers: Servers, faults: list[Fault], every: fl
             url = stack.system.info["gateway_urls"][1]
             back = functools.partial(_ready, url)
             await asyncio.to_thread(wait_until, back, 60, "the killed gateway to come back")
+        elif what == "billing":
+            kill(stack, "billing", faults, "billing")
+            health = stack.system.info["health"]["billing"].replace("/health", "")
+            back = functools.partial(_ready, health)
+            await asyncio.to_thread(wait_until, back, 60, "the killed billing to come back")
         else:
             faults.append((began, what, None))
             await asyncio.to_thread(
@@ -487,6 +493,21 @@ async def chaos(
                 break
             await asyncio.sleep(0.5)
         checks["every message delivered or read"] = wanted <= acked
+        # Billing's count of each tenant's messages is the number of distinct messages it sent,
+        # however often workers, NATS and billing itself were killed on the way.
+        metered: list[int] = []
+        with stack.system.client(stack.system.admin_key) as admin:
+            deadline = time.monotonic() + 60
+            while True:
+                metered = [
+                    int(admin.get(f"/api/v1/tenants/{t}/subscription").json()["usage"]["messages"])
+                    for t in tenants
+                ]  # fmt: skip
+                if metered == [len(s) for s in sent] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1)
+        figures["metered_by_tenant"] = metered
+        checks["billing metered each tenant's distinct messages exactly"] = metered == [len(s) for s in sent]
         checks["no account connected twice"] = await replaced_connections(stack.system.info["nats_url"]) == 0
         # Exactly once means something only if the faults made repeats that had to be dropped.
         figures["network_repeats_dropped"] = await simnet_stat(stack.system.info["nats_url"], "stats.repeats")

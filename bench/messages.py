@@ -431,7 +431,43 @@ async def tracing_overhead(seconds: float = 10.0, sessions: int = 8) -> dict[str
     }
 
 
-BENCHES = {"accept": accept, "e2e": e2e, "roundtrip": roundtrip, "tracing": tracing_overhead}
+async def billing_overhead(seconds: float = 10.0, sessions: int = 8, rounds: int = 2) -> dict[str, Any]:
+    """What plans cost the send path: the same burst with enforcement (the gateway's in-memory
+    check) and metering (billing counting each sent message) off, then on, alternated ``rounds``
+    times in one run, as this machine's speed drifts more between runs than plans cost."""
+    off_env = {"ZAPGATE_BILLING_ENFORCE": "false", "ZAPGATE_BILLING_METERING": "false"}
+    offs, ons = [], []
+    for _ in range(rounds):
+        offs.append(await burst_cost(off_env, seconds, sessions))
+        ons.append(await burst_cost({}, seconds, sessions))
+
+    def mean(runs: list[dict[str, Any]], get: Any) -> float:
+        return sum(get(r) for r in runs) / len(runs)
+
+    def services(run: dict[str, Any]) -> float:
+        cpu = run["cpu_ms_per_msg"]
+        return float(
+            cpu["gateway"] + cpu["workers"] + cpu["scheduler_billing"] + cpu["nats"] + cpu["postgres"]
+        )
+
+    throughput_off = mean(offs, lambda r: r["throughput_msg_s"])
+    throughput_on = mean(ons, lambda r: r["throughput_msg_s"])
+    return {
+        "off": offs,
+        "on": ons,
+        "throughput_msg_s_off": round(throughput_off),
+        "throughput_msg_s_on": round(throughput_on),
+        "throughput_ratio": round(throughput_on / throughput_off, 3),
+        "services_cpu_ms_per_msg_off": round(mean(offs, services), 3),
+        "services_cpu_ms_per_msg_on": round(mean(ons, services), 3),
+        "cpu_ratio": round(mean(offs, services) / mean(ons, services), 3),
+        "target_ratio": 0.95,
+    }
+
+
+BENCHES = {
+    "accept": accept, "e2e": e2e, "roundtrip": roundtrip, "tracing": tracing_overhead, "billing": billing_overhead,
+}  # fmt: skip
 
 
 def main(names: list[str]) -> dict[str, Any]:

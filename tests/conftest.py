@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import nats
 import pytest
 from helpers import SMALL_STORES, ServerProcess, start_nats, start_postgres, unique_name, with_database
 
+from zapgate.billing.db import migrate as migrate_billing
 from zapgate.gateway.db import migrate as migrate_gateway
+from zapgate.scheduler.db import migrate as migrate_scheduler
 from zapgate.session_worker.db import migrate as migrate_worker
 
 for _name, _value in SMALL_STORES.items():
@@ -24,7 +27,7 @@ for _name, _value in SMALL_STORES.items():
 
 TEMPLATE_DB = "zg_template"
 # Every service's migrations, applied once to a template that each test's database copies.
-MIGRATIONS = [migrate_gateway, migrate_worker]
+MIGRATIONS = [migrate_gateway, migrate_worker, migrate_scheduler, migrate_billing]
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +126,12 @@ async def clean_nats(nats_url: str) -> str:
 def root() -> Path:
     """The repository root."""
     return Path(__file__).resolve().parent.parent
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Print a failure as it happens: a run cut short by its time limit still says what broke."""
+    if report.failed:
+        text = report.longreprtext
+        if len(text) > 6000:
+            text = text[:1500] + "\n[...]\n" + text[-4500:]
+        print(f"\n--- FAILED {report.nodeid} ({report.when}) ---\n{text}\n", file=sys.__stderr__, flush=True)

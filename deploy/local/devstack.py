@@ -155,17 +155,31 @@ def nats_server_binary() -> str:
     return found
 
 
+def callout_seed(data_dir: Path) -> str:
+    """The account seed that signs the gateway's answers to the server's auth callout (tenants'
+    NATS users), made once and kept 0600; the server's config names its public key."""
+    from zapgate.common import natsauth
+
+    path = data_dir / "nats-callout.seed"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(natsauth.new_issuer_seed())
+    return path.read_text().strip()
+
+
 def nats_users(data_dir: Path) -> dict[str, str]:
     """The password of every NATS user (the services' and the admin's), made once, kept 0600,
     and the server's ``authorization`` file written from them."""
-    from zapgate.common import permissions
+    from zapgate.common import natsauth, permissions
 
     path = data_dir / "nats-users.json"
     users: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     for user in (permissions.ADMIN, *permissions.SERVICES):
         users.setdefault(user, secrets.token_hex(16))
+    issuer = natsauth.issuer_of(callout_seed(data_dir))
     for file, text in ((path, json.dumps(users, indent=2)), (data_dir / "nats-auth.conf",
-                       permissions.authorization_conf(users))):  # fmt: skip
+                       permissions.authorization_conf(users, issuer))):  # fmt: skip
         file.touch(mode=0o600)
         file.chmod(0o600)
         file.write_text(text)
@@ -431,7 +445,7 @@ def service_argv(module: str) -> list[str]:
 
 async def run_migrations(env: dict[str, str]) -> None:
     """Run each service's migrations, as a deploy's ``migrate`` step would."""
-    for module in ("zapgate.gateway", "zapgate.session_worker"):
+    for module in ("zapgate.gateway", "zapgate.session_worker", "zapgate.scheduler", "zapgate.billing"):
         proc = await spawn("migrate", [*service_argv(module), "migrate"], env=env)
         if await proc.wait() != 0:
             raise RuntimeError(f"migrations of {module} failed")
@@ -524,14 +538,19 @@ async def main_async(args: argparse.Namespace) -> int:
             """The environment of a service, connecting to the embedded NATS as its own user."""
             if not users:
                 return env
-            return {**env, "ZAPGATE_NATS_USER": service, "ZAPGATE_NATS_PASSWORD": users[service]}
+            own = {"ZAPGATE_NATS_USER": service, "ZAPGATE_NATS_PASSWORD": users[service]}
+            if service == "gateway":  # it answers the server's questions about tenants' NATS users
+                own["ZAPGATE_NATS_CALLOUT_SEED"] = callout_seed(data_dir)
+            return {**env, **own}
 
-        def background(name: str, module: str, service: str) -> None:
+        def background(name: str, module: str, service: str, *role: str) -> None:
             health_port = free_port()
             health[name] = f"http://127.0.0.1:{health_port}/health"
             supervisor.add(
                 Child(
-                    name, service_argv(module), {**as_user(service), "ZAPGATE_HEALTH_PORT": str(health_port)}
+                    name,
+                    [*service_argv(module), *role],
+                    {**as_user(service), "ZAPGATE_HEALTH_PORT": str(health_port)},
                 )
             )
 
@@ -549,8 +568,16 @@ async def main_async(args: argparse.Namespace) -> int:
             )
         for i in range(1, args.workers + 1):
             background(f"worker-{i}", "zapgate.session_worker", "session-worker")
-        background("scheduler", "zapgate.scheduler", "scheduler")
+        # Two schedulers, as production runs them: they share the due work (SKIP LOCKED claims).
+        for i in range(1, args.schedulers + 1):
+            background(f"scheduler-{i}", "zapgate.scheduler", "scheduler")
+        # The simulator's payer confirms a payment the way Mercado Pago does: a signed
+        # notification to the public webhook route of the first gateway.
+        webhook = f"http://127.0.0.1:{port}/api/v1/billing/webhooks/simulator"
+        env.setdefault("ZAPGATE_BILLING_SIMULATOR_WEBHOOK_URL", webhook)
         background("billing", "zapgate.billing", "billing")
+        # The webhook dispatcher: a role of the gateway package, as the gateway's NATS user.
+        background("webhooks", "zapgate.gateway", "gateway", "webhooks")
         await supervisor.run()
 
         gateway_url = f"http://{host}:{port}"
@@ -597,6 +624,10 @@ def main() -> None:
     parser.add_argument(
         "--gateways", type=int, default=int(os.environ.get("ZAPGATE_DEV_GATEWAYS", "1")),
         help="gateway replicas (the first on ZAPGATE_GATEWAY_PORT, the others on free ports)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schedulers", type=int, default=int(os.environ.get("ZAPGATE_DEV_SCHEDULERS", "2")),
+        help="scheduler replicas",
     )  # fmt: skip
     args = parser.parse_args()
     args.data_dir = Path(os.environ.get("ZAPGATE_DATA_DIR", ".zapgate")).resolve()

@@ -1,5 +1,6 @@
-"""The chaos run's short form: sends while workers and a gateway are killed with kill -9 and
-nats-server (twice) and PostgreSQL are restarted, then every check."""
+"""The chaos run's short form: sends while workers, a gateway and billing are killed with kill -9
+and nats-server (twice) and PostgreSQL are restarted, then every check (billing's count among
+them)."""
 
 from __future__ import annotations
 
@@ -18,5 +19,6 @@ def test_short_chaos_run_loses_nothing() -> None:
     failed = [name for name, ok in result["checks"].items() if not ok]
     assert not failed, f"{failed}\n{json.dumps(result['figures'], indent=1)}"
     assert result["figures"]["worker_kills"] >= 1
-    assert result["figures"]["faults"] == ["nats", "postgres", "gateway", "nats"]
+    assert result["figures"]["faults"] == ["nats", "postgres", "gateway", "billing", "nats"]
     assert result["figures"]["deliveries"] == result["figures"]["messages_accepted"] == 400
+    assert sum(result["figures"]["metered_by_tenant"]) == 400

@@ -33,7 +33,7 @@ from helpers import ROOT, free_port, start_nats, start_postgres, wait_until
 from test_stack import readme_walkthrough
 from websockets.sync.client import connect
 
-from zapgate.common import permissions
+from zapgate.common import natsauth, permissions
 from zapgate.common.permissions import password_variable
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +41,7 @@ pytestmark = pytest.mark.e2e
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 K8S = ROOT / "deploy" / "k8s"
+CALLOUT_SEED = natsauth.new_issuer_seed()
 SECRETS = {
     "ZAPGATE_ADMIN_KEY": "zgadmin_deploy-contract-0123456789abcdef",
     "ZAPGATE_SECRET_KEY": "deploy-contract-secret-0123456789-abcdefgh",
@@ -48,6 +49,8 @@ SECRETS = {
         password_variable(user): f"deploy-contract-{user}-password"
         for user in (permissions.ADMIN, *permissions.SERVICES)
     },
+    "ZAPGATE_NATS_CALLOUT_SEED": CALLOUT_SEED,
+    permissions.CALLOUT_ISSUER_VARIABLE: natsauth.issuer_of(CALLOUT_SEED),
 }
 
 
@@ -117,7 +120,9 @@ def test_each_kustomize_overlay_renders_valid_manifests_that_reference_what_exis
     secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "zapgate")
     # Every NATS user of nats-auth.conf has its password in the Secret the servers read.
     users = {password_variable(u) for u in (permissions.ADMIN, *permissions.SERVICES)}
-    assert users == set(secrets["zapgate-nats-users"])
+    assert users | {permissions.CALLOUT_ISSUER_VARIABLE} == set(secrets["zapgate-nats-users"])
+    # The gateway signs its auth callout answers with the seed whose public key the servers name.
+    assert "ZAPGATE_NATS_CALLOUT_SEED" in secret["stringData"]
     assert {"ZAPGATE_NATS_URL", "ZAPGATE_DATABASE_URL", "ZAPGATE_ADMIN_KEY", "ZAPGATE_SECRET_KEY"} <= set(
         secret["stringData"]
     )

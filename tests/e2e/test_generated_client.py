@@ -17,10 +17,12 @@ from helpers import System, start_system
 
 pytestmark = pytest.mark.e2e
 
-# The generator reads JSON, JSON-like text and binary bodies; the QR's PNG and SVG are files to it.
+# The generator reads JSON, JSON-like text and binary bodies; the QR's PNG and SVG are files to it,
+# and so is a CSV to import.
 CONFIG = """content_type_overrides:
   image/png: application/octet-stream
   image/svg+xml: text/plain
+  text/csv: application/octet-stream
 """
 
 

@@ -15,7 +15,7 @@ from helpers import ROOT, System, pid_alive, start_system, wait_until
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ["gateway", "worker-1", "worker-2", "scheduler", "billing"]
+SERVICES = ["gateway", "worker-1", "worker-2", "scheduler-1", "scheduler-2", "billing", "webhooks"]
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def readme_walkthrough() -> str:
     """The README's curl walk-through blocks, verbatim, in order."""
     readme = (ROOT / "README.md").read_text()
     blocks = []
-    for marker in ("walkthrough", "walkthrough-sessions", "walkthrough-messages"):
+    for marker in ("walkthrough", "walkthrough-sessions", "walkthrough-messages", "walkthrough-scheduling"):
         match = re.search(rf"<!-- {marker} -->\s*```bash\n(.*?)```", readme, re.S)
         assert match, f"README has no {marker} block"
         blocks.append(match.group(1))
@@ -56,7 +56,7 @@ def test_readme_walkthrough_works_as_written(system: System) -> None:
         env={**os.environ, "ZG": system.url, "ZAPGATE_ADMIN_KEY": system.admin_key},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -66,7 +66,14 @@ def test_readme_walkthrough_works_as_written(system: System) -> None:
     assert '"status":"CONNECTED"' in result.stdout
     assert '"status":"read"' in result.stdout and '"status":"queued"' in result.stdout
     assert '"unread":1' in result.stdout
-    assert '"count":1' in lines[-1] and "Your order #42 has shipped" in lines[-1]
+    assert any('"count":1' in line and "Your order #42 has shipped" in line for line in lines)
+    # Scheduling: the CSV's bad line reported, the preview, DST-aware next times, the fire read,
+    # the campaign completed with the opted-out contact skipped.
+    assert '"added":2' in result.stdout and '"line":3' in result.stdout
+    assert "o pedido #41 saiu" in result.stdout and '"America/Sao_Paulo"' not in lines[-1]
+    assert '"local":["' in result.stdout and "-03:00" in result.stdout
+    assert lines[-1].startswith("completed ") and '"skipped_reasons": {"opted_out": 1}' in lines[-1]
+    assert '"read": 1' in lines[-1] and '"total": 2' in lines[-1]
     assert (system.data_dir.parent / "qr.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -83,15 +90,15 @@ def test_a_killed_child_is_restarted_with_backoff(system: System) -> None:
 
 def test_each_process_shuts_down_cleanly_on_sigterm(system: System) -> None:
     # One service alone: exits 0 on SIGTERM (the supervisor then restarts it).
-    os.kill(system.info["children"]["scheduler"], signal.SIGTERM)
-    wait_until(lambda: "scheduler exited with 0" in system.log(), 20, "the scheduler to exit on SIGTERM")
+    os.kill(system.info["children"]["scheduler-1"], signal.SIGTERM)
+    wait_until(lambda: "scheduler-1 exited with 0" in system.log(), 20, "the scheduler to exit on SIGTERM")
     # The whole stack: every child stops, the stack exits 0.
     pids = list(system.info["children"].values())
     assert system.stop() == 0
     log = system.log()
     assert all(not pid_alive(pid) for pid in pids)
     assert "did not stop" not in log  # nothing needed SIGKILL
-    for service in ["worker-1", "worker-2", "billing"]:
+    for service in ["worker-1", "worker-2", "scheduler-2", "billing"]:
         assert re.search(rf"^{service}\s*\|.* stopped$", log, re.M), service
     assert "Application shutdown complete" in log
 

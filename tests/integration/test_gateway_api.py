@@ -261,7 +261,7 @@ async def test_openapi_and_docs_are_public(client: AsyncTestClient) -> None:
 
 
 async def test_the_gateway_serves_the_nats_contract_without_a_key(client: AsyncTestClient) -> None:
-    from zapgate.common.contract import asyncapi
+    from zapgate.gateway.contract import asyncapi
 
     served = await client.get("/asyncapi.json")
     assert served.status_code == 200 and served.json() == asyncapi()

@@ -6,7 +6,9 @@ import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 
+from zapgate.billing import db as billing_db
 from zapgate.gateway import db as gateway_db
+from zapgate.scheduler import db as scheduler_db
 from zapgate.session_worker import db as worker_db
 
 
@@ -16,7 +18,12 @@ def head(migrations) -> str:
 
 @pytest.mark.parametrize(
     ("module", "tables"),
-    [(gateway_db, {"tenants", "api_keys", "sessions"}), (worker_db, {"worker_sessions"})],
+    [
+        (gateway_db, {"tenants", "api_keys", "sessions"}),
+        (worker_db, {"worker_sessions"}),
+        (scheduler_db, {"sch_schedules", "sch_fires", "sch_deliveries", "sch_campaigns"}),
+        (billing_db, {"bil_plans", "bil_subscriptions", "bil_usage", "bil_metered"}),
+    ],
 )
 async def test_migrations_create_the_database_and_are_idempotent(
     empty_database_url: str, module, tables
@@ -42,6 +49,8 @@ async def test_migrations_create_the_database_and_are_idempotent(
     [
         (gateway_db, "zapgate.gateway.adapters.tables"),
         (worker_db, "zapgate.session_worker.adapters.tables"),
+        (scheduler_db, "zapgate.scheduler.adapters.tables"),
+        (billing_db, "zapgate.billing.adapters.tables"),
     ],
 )
 async def test_the_migrations_build_exactly_the_tables_the_code_declares(

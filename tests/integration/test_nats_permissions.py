@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
 import pytest
-from helpers import ServerProcess, start_nats
+from helpers import ServerProcess, refused_by_nats, start_nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoServersError
 
-from zapgate.common import broker, permissions, subjects
+from zapgate.common import broker, natsauth, permissions, subjects
 from zapgate.common.settings import CommonSettings
 
 PASSWORDS = {user: f"pw-{user}" for user in (permissions.ADMIN, *permissions.SERVICES)}
@@ -23,7 +22,7 @@ PASSWORDS = {user: f"pw-{user}" for user in (permissions.ADMIN, *permissions.SER
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("nats-auth")
     conf = root / "auth.conf"
-    conf.write_text(permissions.authorization_conf(PASSWORDS))
+    conf.write_text(permissions.authorization_conf(PASSWORDS, natsauth.issuer_of(natsauth.new_issuer_seed())))
     nats_server = start_nats(root / "store", config=conf)
     yield nats_server
     nats_server.stop()
@@ -48,12 +47,7 @@ class Client:
         """Whether the server answered with a violation of ``what`` (publish, subscription) on ``subject``."""
         assert self.nc is not None
         await self.nc.flush()
-        needle = f'permissions violation for {what} to "{subject.lower()}"'
-        for _ in range(40):
-            if any(needle in e for e in self.errors):
-                return True
-            await asyncio.sleep(0.05)
-        return False
+        return await refused_by_nats(self.errors, what, subject)
 
 
 @pytest.fixture
@@ -133,8 +127,11 @@ async def test_a_service_is_refused_what_belongs_to_another(connect: object) -> 
     scheduler = await connect("scheduler")  # type: ignore[operator]
     await scheduler.nc.subscribe(subjects.EVENTS_ALL)
     assert await scheduler.refused("subscription", subjects.EVENTS_ALL)
-    await scheduler.nc.publish(subjects.JS_ACCOUNT_INFO, b"")
-    assert await scheduler.refused("publish", subjects.JS_ACCOUNT_INFO)
+    # It sends through the gateway's send path only: never a command of its own, nor a worker's query.
+    await scheduler.nc.publish(subjects.command(0, "t1", "s1", "send"), b"{}")
+    assert await scheduler.refused("publish", subjects.command(0, "t1", "s1", "send"))
+    await scheduler.nc.publish(subjects.rpc(0, "t1", "s1", "exists"), b"{}")
+    assert await scheduler.refused("publish", subjects.rpc(0, "t1", "s1", "exists"))
 
 
 async def test_a_wrong_password_does_not_connect(server: ServerProcess) -> None:

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
+from zapgate.common.crypto import CredentialCipher
 from zapgate.common.db import make_engine, make_sessionmaker
 from zapgate.session_worker import rotation
 from zapgate.session_worker.adapters.store import SessionStore
-from zapgate.session_worker.domain.crypto import CredentialCipher
 
 OLD = "the-old-secret-of-enough-length-0123456789"
 NEW = "the-new-secret-of-enough-length-9876543210"

@@ -4,7 +4,8 @@ the copy in docs/ is the one the code generates (regenerate with ``make asyncapi
 import json
 from pathlib import Path
 
-from zapgate.common.contract import asyncapi, commands, events
+from zapgate.common.contract import commands, events
+from zapgate.gateway.contract import asyncapi
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
@@ -26,6 +27,12 @@ def test_every_command_and_event_has_its_subject_and_its_models_schema() -> None
         assert set(schema["properties"]) == set(expected["properties"]), model.__name__
         assert sorted(schema.get("required", [])) == sorted(expected.get("required", [])), model.__name__
     assert len(commands()) >= 11 and len(events()) >= 6
+    # The ingress: how another service sends and runs lifecycle commands, with the REST bodies.
+    for verb in ("send", "start", "stop", "restart", "logout"):
+        channel = addresses[f"zg.in.{{tenant}}.{{session}}.{verb}"]
+        assert set(channel["parameters"]) == {"tenant", "session"}
+    send = document["components"]["schemas"]["IngressSend"]
+    assert set(send["properties"]) == {"id", "message"} and send["required"] == ["message"]
 
 
 def test_the_committed_document_is_the_generated_one() -> None:

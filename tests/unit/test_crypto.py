@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from zapgate.session_worker.domain.crypto import CredentialCipher
+from zapgate.common.crypto import CredentialCipher
 
 SECRET = "a-secret-of-enough-length-0123456789"
 

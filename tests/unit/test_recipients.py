@@ -3,7 +3,7 @@
 import pytest
 
 from zapgate.common.messages import MessageState
-from zapgate.gateway.domain.recipients import BadRecipient, chat_id, phone_of
+from zapgate.common.recipients import BadRecipient, chat_id, phone_of
 from zapgate.session_worker.domain.simulator import ack_schedule, on_whatsapp
 
 

@@ -242,3 +242,11 @@ async def fetch_ready(sub: JetStreamContext.PullSubscription, max_batch: int, wa
         except (TimeoutError, nats.errors.TimeoutError):
             break
     return msgs
+
+
+async def entitlements_bucket(js: JetStreamContext, replicas: int) -> Any:
+    """The KV bucket of each tenant's entitlements (created if missing, the same way by billing,
+    which writes it, and the gateways, which watch it): one value per tenant, kept until replaced."""
+    return await js.create_key_value(
+        js_api.KeyValueConfig(bucket=subjects.ENTITLEMENTS_BUCKET, history=1, replicas=replicas)
+    )

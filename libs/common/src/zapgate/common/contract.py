@@ -8,7 +8,8 @@ is used here for what it does well: describing the subjects and their payloads.
 from __future__ import annotations
 
 import json
-from typing import Any, get_args
+from collections.abc import Iterable
+from typing import Any, NamedTuple, get_args
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from zapgate.common import subjects
 from zapgate.common.messages import AnyCommand, AnyEvent
+from zapgate.common.rpc import RpcRequest
 
 VERSION = "0.1.0"
 
@@ -36,9 +38,23 @@ def events() -> list[type[BaseModel]]:
     return _members(AnyEvent)
 
 
-def asyncapi() -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of every command and event subject."""
+class Channel(NamedTuple):
+    """A subject another package adds to the document (the gateway's ingress, whose bodies are
+    its REST bodies): its address with variable tokens in braces, title, payload, words."""
+
+    address: str
+    title: str
+    schema: type[BaseModel]
+    description: str
+
+
+def asyncapi(extra: Iterable[Channel] = ()) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of every command and event subject (and ``extra``)."""
     broker = NatsBroker()  # never connected: only described
+    for channel in extra:
+        broker.publisher(
+            channel.address, title=channel.title, schema=channel.schema, description=channel.description
+        )
     for model in commands():
         verb = model.model_fields["verb"].default
         broker.publisher(
@@ -52,6 +68,12 @@ def asyncapi() -> dict[str, Any]:
             subjects.event_template(kind), title=model.__name__, schema=model,
             description=f"{(model.__doc__ or '').strip()} Stream ZG_EVENTS (kept for replay).",
         )  # fmt: skip
+    for service, ops in SERVICE_OPERATIONS.items():
+        broker.publisher(
+            subjects.service_api(service), title=f"{service.title()}Request", schema=RpcRequest,
+            description=f"Request/reply (core NATS) answered by one {service} replica with an RpcReply. "
+            f"Operations: {ops}",
+        )  # fmt: skip
     spec = AsyncAPI(
         broker, title="zapgate NATS contract", version=VERSION, schema_version="3.0.0",
         description="Commands to session workers and the events they emit, as JSON on NATS JetStream.",
@@ -62,6 +84,13 @@ def asyncapi() -> dict[str, Any]:
         channel["parameters"] = {name: {"description": PARAMETERS[name]} for name in names}
     return document
 
+
+SERVICE_OPERATIONS = {
+    "gateway": "messages.send {session, message (a send body with `to`), idempotency_key, message_id?} -> "
+    "{id, status}: the REST send route for other zapgate services.",
+    "scheduler": "lists.*, contacts.*, suppressions.*, keywords.*, templates.*, schedules.*, campaigns.*: "
+    "what the gateway's REST routes of the same names forward (docs/architecture.md, Scheduler).",
+}
 
 PARAMETERS = {
     "partition": "crc32('<tenant>/<session>') % ZAPGATE_PARTITIONS (zlib's CRC-32, unsigned)",

@@ -450,13 +450,67 @@ class MessageReceived(Event):
     content: AnyContent
 
 
+class CampaignProgressed(Event):
+    """A campaign's recipients moved on (at most every few seconds while it runs).
+
+    Published under the campaign's first session; ``counts`` has the keys of the API's progress.
+    """
+
+    type: Literal["campaign.progress"] = "campaign.progress"
+    campaign_id: str
+    state: str
+    counts: dict[str, Any]
+
+
+class CampaignCompleted(Event):
+    """Every recipient of a campaign was sent to, failed or skipped (or it was cancelled)."""
+
+    type: Literal["campaign.completed"] = "campaign.completed"
+    campaign_id: str
+    state: str
+    counts: dict[str, Any]
+
+
+AlertKind = Literal[
+    "trial_ending_3d", "trial_ending_1d", "charge_issued", "payment_received", "past_due", "suspended",
+    "messages_80pct", "messages_100pct", "sessions_80pct", "sessions_100pct",
+]  # fmt: skip
+
+
+class BillingAlert(Event):
+    """Billing tells the tenant about its subscription: a trial ending (3 days and 1 day before),
+    a charge issued, a payment received, past due, suspended, 80 % and 100 % of the period's
+    messages and of the plan's sessions. Once each; on the tenant's stream under the session ``_tenant``."""
+
+    type: Literal["billing.alert"] = "billing.alert"
+    session: Literal["_tenant"] = Field("_tenant", description="Not a session: the tenant itself")
+    kind: AlertKind
+    message: str = Field(description="For people, in the tenant's words")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebhookDisabled(Event):
+    """A tenant's webhook endpoint was disabled: it answered 410 Gone, or failed for the whole
+    retry schedule. ``PATCH /api/v1/webhooks/{id}`` with ``state: active`` enables it again."""
+
+    type: Literal["webhook.disabled"] = "webhook.disabled"
+    session: Literal["_tenant"] = Field("_tenant", description="Not a session: the tenant itself")
+    endpoint_id: str
+    url: str
+    reason: str
+
+
 AnyEvent = Annotated[
     SessionStatusChanged
     | QrCodeIssued
     | PairingCodeIssued
     | CommandRejected
     | MessageStatusChanged
-    | MessageReceived,
+    | MessageReceived
+    | CampaignProgressed
+    | CampaignCompleted
+    | BillingAlert
+    | WebhookDisabled,
     Field(discriminator="type"),
 ]
 event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from zapgate.common import subjects
+from zapgate.common import natsauth, subjects
 
 SERVICES = ("gateway", "session-worker", "scheduler", "billing")
 ADMIN = "admin"
@@ -76,8 +76,45 @@ def permissions(service: str) -> Permissions:
             *_kv(subjects.REVOKED_KEYS_BUCKET),
             *_kv(subjects.TICKETS_BUCKET),
             *_media(),
+            subjects.service_api("scheduler"),  # the REST facade of schedules and contacts
+            subjects.service_api("billing"),  # the REST facade of plans and subscriptions
+            *_kv(subjects.ENTITLEMENTS_BUCKET),  # watched: each tenant's entitlements, checked in memory
+            subjects.event_family("webhook"),  # webhook.disabled, from the dispatcher role
+            # The cluster view (GET /api/v1/cluster): the leases and heartbeats, read only.
+            *[
+                s
+                for b in (subjects.LEASES_BUCKET, subjects.WORKERS_BUCKET)
+                for s in (
+                    *subjects.js_read(subjects.kv_stream(b)),
+                    *subjects.js_consume(subjects.kv_stream(b)),
+                )
+            ],
+            subjects.INGRESS_DEAD_LETTERS,  # refused ingress requests, kept
+            subjects.events_of_type("command.rejected"),  # ... and told to their tenant
         ]
-        return Permissions(_unique(publish), inbox)
+        # It answers the other services' sends (zapgate.gateway.internal), the ingress requests
+        # (zapgate.gateway.ingress) and the server's questions about tenant users (auth callout).
+        answers = [subjects.service_api("gateway"), subjects.INGRESS_ALL, natsauth.CALLOUT_SUBJECT]
+        return Permissions(_unique(publish), [*inbox, *answers], respond=True)
+    if service == "scheduler":
+        publish = [
+            *jetstream,
+            *_topology(),
+            *subjects.js_consume(subjects.EVENTS_STREAM),  # message statuses and opt-out replies
+            subjects.service_api("gateway"),  # sends through the gateway's send path
+            subjects.event_family("campaign"),  # campaign.progress and campaign.completed
+        ]
+        return Permissions(_unique(publish), [*inbox, subjects.service_api("scheduler")], respond=True)
+    if service == "billing":
+        publish = [
+            *jetstream,
+            *_topology(),
+            *subjects.js_consume(subjects.EVENTS_STREAM),  # metering: message statuses
+            *_kv(subjects.ENTITLEMENTS_BUCKET),  # each tenant's entitlements, for the gateways
+            subjects.event_family("billing"),  # billing.alert, on each tenant's stream
+            subjects.service_api("gateway"),  # sessions.count, for the alerts of a session limit
+        ]
+        return Permissions(_unique(publish), [*inbox, subjects.service_api("billing")], respond=True)
     if service == "session-worker":
         publish = [
             *jetstream,
@@ -99,6 +136,19 @@ def permissions(service: str) -> Permissions:
     raise ValueError(f"unknown service {service!r}")
 
 
+def tenant_permissions(tenant: str) -> Permissions:
+    """What a tenant's NATS user may do: its own ingress requests, its own events (live), and the
+    replies in its own inbox (``_INBOX_<tenant>``, which its client names as its inbox prefix)."""
+    return Permissions(
+        [subjects.tenant_ingress(tenant)],
+        [subjects.tenant_events(tenant), subjects.tenant_inbox(tenant) + ".>"],
+    )
+
+
+CALLOUT_ISSUER_VARIABLE = "ZAPGATE_NATS_CALLOUT_ISSUER"
+"""The environment variable nats-server reads the callout's issuer (public account key) from."""
+
+
 def password_variable(user: str) -> str:
     """The environment variable nats-server reads a user's password from."""
     return "ZAPGATE_NATS_PASSWORD_" + user.upper().replace("-", "_")
@@ -118,16 +168,25 @@ def _user(user: str, password: str | None, perms: Permissions | None) -> str:
     return "\n".join(lines)
 
 
-def authorization_conf(passwords: Mapping[str, str] | None = None) -> str:
-    """nats-server's ``authorization`` block for every service user and the admin.
+def authorization_conf(passwords: Mapping[str, str] | None = None, issuer: str | None = None) -> str:
+    """nats-server's ``authorization`` block for every service user and the admin, and the auth
+    callout that asks the gateway about every other user (tenants' NATS users).
 
     With ``passwords`` (user -> password) they are written in; without, each is read from the
     server's environment (``$ZAPGATE_NATS_PASSWORD_<USER>``), as Kubernetes and compose pass it.
+    ``issuer``: the public account key that signs the gateway's answers (the public half of
+    ``ZAPGATE_NATS_CALLOUT_SEED``); without, ``$ZAPGATE_NATS_CALLOUT_ISSUER``.
     """
     users = [_user(ADMIN, passwords[ADMIN] if passwords else None, None)]
     users += [_user(s, passwords[s] if passwords else None, permissions(s)) for s in SERVICES]
     head = "# Generated from libs/common/src/zapgate/common/permissions.py (make nats-auth): do not edit.\n"
-    return head + "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"
+    callout = (
+        "  auth_callout {\n"
+        f"    issuer: {json.dumps(issuer) if issuer else '$' + CALLOUT_ISSUER_VARIABLE}\n"
+        f"    auth_users: {json.dumps([ADMIN, *SERVICES])}\n"
+        "  }\n"
+    )
+    return head + "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n" + callout + "}\n"
 
 
 if __name__ == "__main__":

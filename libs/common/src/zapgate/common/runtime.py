@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def settle_heap() -> None:
@@ -15,3 +20,27 @@ def settle_heap() -> None:
     """
     gc.collect()  # what start-up already dropped is freed, not frozen
     gc.freeze()
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None, within: float = 5.0) -> None:
+    """Cancel background tasks and wait for them to end, at most ``within`` seconds.
+
+    A cancellation can be lost: on Python 3.11, ``asyncio.wait_for`` (which nats-py's fetches
+    use) and ``asyncio.timeout`` can turn one that coincides with their own deadline into a
+    timeout, and a loop that goes on after a timeout then runs on. So the cancellation is
+    repeated until the task ends (the next one lands on another await), and a shutdown never
+    waits for ever.
+    """
+    pending = {task for task in tasks if task is not None and not task.done()}
+    deadline = asyncio.get_running_loop().time() + within
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(0.2, left))
+    for task in pending:
+        log.warning(
+            "task %s did not stop within %.0f s of its cancellation; left behind", task.get_name(), within
+        )

@@ -5,6 +5,9 @@ Layout (see docs/architecture.md):
 - commands  ``zg.cmd.<partition>.<tenant>.<session>.<verb>`` in stream ``ZG_COMMANDS``
 - events    ``zg.evt.<tenant>.<session>.<type>`` (type may hold dots) in stream ``ZG_EVENTS``
 - dead letters ``zg.dlq.<reason>.<original subject>`` in stream ``ZG_DLQ``
+- ingress   ``zg.in.<tenant>.<session>.<verb>``: request/reply, answered by the gateway; how
+  another service sends and runs lifecycle commands (no partition to compute; what a tenant's
+  NATS user may publish)
 
 ``partition = crc32("<tenant>/<session>") % P`` (zlib's CRC-32, unsigned), so a service in any
 language can compute where a session's commands go.
@@ -78,6 +81,16 @@ def event_template(event_type: str) -> str:
     if not _TYPE.fullmatch(event_type):
         raise ValueError(f"event type {event_type!r} is not valid")
     return f"zg.evt.{{tenant}}.{{session}}.{event_type}"
+
+
+TENANT_SESSION = "_tenant"
+"""The session token of events about a tenant itself (billing's alerts): no session can have
+this name, as a session name starts with a letter or digit."""
+
+
+def tenant_event(tenant: str, event_type: str) -> str:
+    """Subject of an event about a tenant, not one of its sessions."""
+    return event(tenant, TENANT_SESSION, event_type)
 
 
 def tenant_events(tenant: str) -> str:
@@ -229,3 +242,56 @@ def kv_keys(bucket: str) -> str:
 def object_subjects(bucket: str) -> str:
     """Every chunk and metadata subject of an object store."""
     return f"$O.{bucket}.>"
+
+
+def service_api(service: str) -> str:
+    """Core NATS subject a service answers request/reply operations on (``zapgate.common.rpc``)."""
+    return f"zg.svc.{_token(service, 'service')}.api"
+
+
+def events_of_type(event_type: str) -> str:
+    """Filter subject of one event type, every tenant and session."""
+    if not _TYPE.fullmatch(event_type):
+        raise ValueError(f"event type {event_type!r} is not valid")
+    return f"zg.evt.*.*.{event_type}"
+
+
+def event_family(prefix: str) -> str:
+    """Filter subject of every event type under ``prefix`` (``campaign``: campaign.progress, ...)."""
+    if not _TYPE.fullmatch(prefix):
+        raise ValueError(f"event type prefix {prefix!r} is not valid")
+    return f"zg.evt.*.*.{prefix}.>"
+
+
+ENTITLEMENTS_BUCKET = "zg_entitlements"
+"""KV bucket of each tenant's entitlements (billing's; the gateways watch it)."""
+
+
+def entitlement_key(tenant: str) -> str:
+    """KV key of a tenant's entitlements."""
+    return f"t.{_token(tenant, 'tenant')}"
+
+
+INGRESS_ALL = "zg.in.*.*.*"
+INGRESS_DEAD_LETTERS = "zg.dlq.*.zg.in.>"
+"""Dead letters of ingress requests (the gateway's right to keep them)."""
+
+
+def ingress(tenant: str, session: str, verb: str) -> str:
+    """Subject on which another service asks the gateway to run ``verb`` on a session."""
+    return f"zg.in.{_token(tenant, 'tenant')}.{_token(session, 'session')}.{_token(verb, 'verb')}"
+
+
+def tenant_ingress(tenant: str) -> str:
+    """Filter subject of every ingress request of one tenant (a tenant NATS user's publish right)."""
+    return f"zg.in.{_token(tenant, 'tenant')}.>"
+
+
+def ingress_template(verb: str) -> str:
+    """The ingress subject of one verb, its variable tokens in braces (AsyncAPI)."""
+    return f"zg.in.{{tenant}}.{{session}}.{_token(verb, 'verb')}"
+
+
+def tenant_inbox(tenant: str) -> str:
+    """The inbox prefix a tenant's NATS user must use: its replies, and nobody else's."""
+    return f"_INBOX_{_token(tenant, 'tenant')}"

@@ -1,4 +1,4 @@
-"""``zapgate-gateway [serve|migrate]`` / ``python -m zapgate.gateway``."""
+"""``zapgate-gateway [serve|webhooks|migrate]`` / ``python -m zapgate.gateway``."""
 
 from __future__ import annotations
 
@@ -29,15 +29,21 @@ SERVER_OPTIONS: dict[str, Any] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve the API (default) or run the gateway's migrations."""
+    """Serve the API (default), deliver webhooks (the dispatcher role), or run the migrations."""
     parser = argparse.ArgumentParser(prog="zapgate-gateway")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "webhooks", "migrate"])
     args = parser.parse_args(argv)
     settings = Settings()
     setup_logging("gateway", settings.log_level, settings.log_format)
     setup_tracing("gateway")  # only when OTEL_* asks for it
     if args.command == "migrate":
         migrate(settings.database_url)
+        return
+    if args.command == "webhooks":
+        from zapgate.common.service import run
+        from zapgate.gateway.dispatcher import create_dispatcher
+
+        run(lambda: create_dispatcher(settings))
         return
     config = uvicorn.Config(
         create_app(settings),

@@ -16,13 +16,21 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from zapgate.common import tracing
 from zapgate.gateway.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from zapgate.gateway.controllers.billing import BillingController, PlanController, SubscriptionController
+from zapgate.gateway.controllers.campaigns import CampaignController
+from zapgate.gateway.controllers.cluster import ClusterController
 from zapgate.gateway.controllers.compat import CompatController
+from zapgate.gateway.controllers.contacts import ContactListController, SuppressionController
 from zapgate.gateway.controllers.health import HealthController
 from zapgate.gateway.controllers.me import MeController
 from zapgate.gateway.controllers.messages import MessageController
 from zapgate.gateway.controllers.metrics import MetricsController
+from zapgate.gateway.controllers.nats_users import NatsUserController
+from zapgate.gateway.controllers.payments import ChargeController, PaymentWebhookController
+from zapgate.gateway.controllers.schedules import ScheduleController, TemplateController
 from zapgate.gateway.controllers.sessions import SessionController
 from zapgate.gateway.controllers.tenants import TenantController
+from zapgate.gateway.controllers.webhooks import WebhookController
 from zapgate.gateway.controllers.ws import WebSocketController
 from zapgate.gateway.cors import OptionsMiddleware, cors_middleware
 from zapgate.gateway.domain.quotas import QuotaExceeded
@@ -55,11 +63,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             TenantController,
+            NatsUserController,
+            ClusterController,
             MeController,
             SessionController,
             MessageController,
             WebSocketController,
             CompatController,
+            ContactListController,
+            SuppressionController,
+            TemplateController,
+            ScheduleController,
+            CampaignController,
+            PlanController,
+            SubscriptionController,
+            BillingController,
+            ChargeController,
+            PaymentWebhookController,
+            WebhookController,
             MetricsController,
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},

@@ -26,6 +26,7 @@ CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    502: "provider_error",
     503: "unavailable",
     507: "storage_full",
 }
@@ -89,6 +90,7 @@ def public_responses(*statuses: int) -> dict[int, ResponseSpec]:
 DESCRIPTIONS = {
     400: "a body that is not JSON, or a request that cannot be read",
     405: "the path does not take this method; the Allow header lists those it takes",
+    502: "the payment provider refused the request (the details are in billing's log)",
     507: "the media store is full for every tenant; retry later (the tenant's quota was not charged)",
     403: "the key may not do this, or a tenant quota is reached (`quota_exceeded`: details name it)",
     503: "a dependency (database or message bus) is unavailable; retry after Retry-After",

@@ -16,6 +16,7 @@ from litestar.openapi.spec import (
     OpenAPIType,
     Operation,
     Reference,
+    RequestBody,
     Schema,
 )
 from litestar.plugins.pydantic import PydanticInitPlugin, PydanticSchemaPlugin
@@ -73,6 +74,35 @@ class QrOperation(Operation):
             "image/svg+xml": OpenAPIMediaType(schema=string),
             "application/json": OpenAPIMediaType(schema=Schema(one_of=[raw, data_url])),
         }
+
+
+@dataclass
+class CsvBodyOperation(Operation):
+    """A route whose body is a CSV file (read raw, so Litestar's JSON decoding is not involved)."""
+
+    def __post_init__(self) -> None:
+        csv_json = Schema(
+            type=OpenAPIType.OBJECT, properties={"csv": Schema(type=OpenAPIType.STRING)}, required=["csv"],
+            additional_properties=False, title="CsvImport",
+        )  # fmt: skip
+        self.request_body = RequestBody(
+            content={
+                "application/json": OpenAPIMediaType(schema=csv_json),
+                "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+            },
+            description='UTF-8 CSV with a header line, as text/csv or as JSON {"csv": "..."}',
+            required=True,
+        )
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """A route whose JSON body may be left out (``POST /api/v1/billing/checkout`` with none pays
+    the current plan): Litestar would mark it required."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is not None and not isinstance(self.request_body, Reference):
+            self.request_body.required = False
 
 
 class FieldStrictInitPlugin(PydanticInitPlugin):

@@ -15,9 +15,10 @@ from pydantic import TypeAdapter
 from zapgate.common import metrics
 from zapgate.common.ids import new_id
 from zapgate.common.messages import AnyContent, MediaContent, MediaRef, SendMessage
+from zapgate.common.recipients import BadRecipient, chat_id
+from zapgate.gateway import enforcement
 from zapgate.gateway.adapters.media import MediaError, decode_base64, fetch
 from zapgate.gateway.adapters.tables import MessageRow
-from zapgate.gateway.domain.recipients import BadRecipient, chat_id
 from zapgate.gateway.errors import ApiError
 from zapgate.gateway.schemas import MediaInput, MessageAccepted, SendMedia, SendRequest
 from zapgate.gateway.state import GatewayState
@@ -107,13 +108,30 @@ def command_of(row: MessageRow) -> SendMessage:
 
 
 async def accept_message(
-    gateway: GatewayState, tenant: str, session: str, body: SendRequest, idempotency_key: str | None
+    gateway: GatewayState,
+    tenant: str,
+    session: str,
+    body: SendRequest,
+    idempotency_key: str | None,
+    message_id: str | None = None,
 ) -> MessageAccepted:
-    """Record and queue a message; the same idempotency key always answers with the same id."""
+    """Record and queue a message; the same idempotency key always answers with the same id.
+
+    ``message_id``: the id to give a new message (another service's, chosen before it asks, so it
+    knows its message's events however the answer goes); a new ULID when not given.
+    """
     chat = recipient(body.to)
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise ApiError(422, "validation_error", "expires_at needs a time zone, e.g. 2026-01-01T12:00:00Z")
     fingerprint = request_hash(session, body) if idempotency_key is not None else None
+    try:
+        enforcement.check(gateway, tenant, "send")
+    except ApiError:
+        # A retry of a message accepted before the limit was reached is that message, not a refusal.
+        earlier = await gateway.messages.by_key(tenant, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return await _again(gateway, earlier, fingerprint)
     if idempotency_key is not None and isinstance(body, SendMedia):
         # A retry must not upload its media again; other bodies find the key on insert.
         earlier = await gateway.messages.by_key(tenant, idempotency_key)
@@ -121,7 +139,7 @@ async def accept_message(
             return await _again(gateway, earlier, fingerprint)
     content = await content_of(gateway, tenant, body)
     row = {
-        "id": new_id(), "tenant_id": tenant, "session": session, "chat": chat, "type": content.type,
+        "id": message_id or new_id(), "tenant_id": tenant, "session": session, "chat": chat, "type": content.type,
         "content": content.model_dump(mode="json"), "idempotency_key": idempotency_key,
         "request_hash": fingerprint, "expires_at": expires_utc(body.expires_at),
     }  # fmt: skip
@@ -141,6 +159,7 @@ async def accept_message(
         await _not_published(gateway, tenant, command.id, idempotency_key)
         raise
     metrics.MESSAGES_ACCEPTED.inc()
+    gateway.entitlements.accepted(tenant)
     return MessageAccepted(id=command.id, status="queued")
 
 

@@ -39,6 +39,33 @@ class Settings(CommonSettings):
         """The allowed origins as a list."""
         return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
+    nats_callout_seed: SecretStr | None = Field(
+        None,
+        description=(
+            "Account seed (SA...) that signs the gateway's answers to nats-server's auth callout: "
+            "with it the gateway authorizes tenants' NATS users (nats-server's config names its "
+            "public key as the callout issuer); without, tenants' NATS users are refused"
+        ),
+    )
+    nats_tenant_ttl: int = Field(
+        600, ge=30, le=86_400,
+        description="Seconds a tenant's NATS connection is authorized for before it is asked about again "
+        "(how long a revoked NATS user can stay connected)",
+    )  # fmt: skip
+
+    webhook_allow_private: bool = Field(
+        False,
+        description="Deliver webhooks to URLs that resolve to loopback, private or link-local addresses",
+    )
+    webhook_timeout: float = Field(
+        15.0,
+        gt=0,
+        le=60,
+        description="Seconds a webhook receiver has to answer (each connect, read and write)",
+    )
+    billing_enforce: bool = Field(
+        True, description="Refuse what the tenant's plan and subscription do not allow (false: no plans)"
+    )
     max_body_size: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted, bytes (413 above)"
     )

@@ -9,18 +9,24 @@ from typing import Any
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from nats.aio.subscription import Subscription
 
+from zapgate.common.crypto import CredentialCipher
 from zapgate.common.db import make_engine, make_sessionmaker, ping
 from zapgate.gateway.adapters.command_keys import CommandKeys
 from zapgate.gateway.adapters.commands import CommandBus
+from zapgate.gateway.adapters.entitlements import EntitlementCache
 from zapgate.gateway.adapters.media import MediaStore
 from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.nats import NatsLink
+from zapgate.gateway.adapters.nats_users import NatsUserStore
 from zapgate.gateway.adapters.projector import Projector
 from zapgate.gateway.adapters.quotas import QuotaBook
 from zapgate.gateway.adapters.repository import KeyOwner, TenantRepository
+from zapgate.gateway.adapters.services import ServiceClient
 from zapgate.gateway.adapters.sessions import SessionRepository
 from zapgate.gateway.adapters.tickets import TicketStore
+from zapgate.gateway.adapters.webhooks import WebhookStore
 from zapgate.gateway.auth import KeyCache
 from zapgate.gateway.domain.ratelimit import WindowLimiter
 from zapgate.gateway.settings import Settings
@@ -53,14 +59,32 @@ class GatewayState:
         self.media_fetches = asyncio.Semaphore(settings.media_fetch_concurrency)
         self.projector: Projector | None = None
         self.tickets = TicketStore(self.nats)
+        self.scheduler = ServiceClient(self.nats, "scheduler", 10.0)
+        self.billing = ServiceClient(self.nats, "billing", 5.0)
+        self.entitlements = EntitlementCache(self.nats)
+        key = settings.secret_key
+        self.nats_users = NatsUserStore(self.sessions)
+        self.webhooks = WebhookStore(self.sessions, CredentialCipher(key.get_secret_value()) if key else None)
+        self._internal: Subscription | None = None
+        self._ingress: Subscription | None = None
+        self._callout: Subscription | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     async def _connected(self) -> None:
         self.projector = Projector(self.nats.js, self.sessions_repo, self.messages)
         await self.projector.start()
-        from zapgate.gateway.sending import requeue_forever  # sending builds on this module
+        from zapgate.gateway import ingress, internal, nats_callout  # they build on this module
+        from zapgate.gateway.sending import requeue_forever
 
         self._spawn(requeue_forever(self))
+        self.entitlements.start()
+        self._internal = await internal.serve(self)
+        self._ingress = await ingress.serve(self)
+        self._callout = await nats_callout.serve(self, self.nats_users)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background for as long as the replica runs."""
+        self._spawn(work)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -79,6 +103,7 @@ class GatewayState:
             await asyncio.wait(self._background, timeout=5)
         if self.projector is not None:
             await self.projector.stop()
+        await self.entitlements.stop()
         await self.nats.stop()
         await self.engine.dispose()
 

@@ -7,13 +7,13 @@ import asyncio
 import json
 from dataclasses import asdict
 
+from zapgate.common.crypto import CredentialCipher
 from zapgate.common.db import make_engine, make_sessionmaker
 from zapgate.common.logs import setup_logging
 from zapgate.common.service import run
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.app import create_app
 from zapgate.session_worker.db import migrate
-from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.rotation import Rewrapped, rewrap
 from zapgate.session_worker.settings import Settings
 

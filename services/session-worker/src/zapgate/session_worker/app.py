@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from nats.aio.client import Client as NATS
 
 from zapgate.common import broker, metrics
+from zapgate.common.crypto import CredentialCipher
 from zapgate.common.db import make_sessionmaker
 from zapgate.common.service import Service
 from zapgate.session_worker.adapters.lease_loop import LeaseLoop
@@ -18,7 +19,6 @@ from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.spool import EventSpool
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.domain import whatsapp
-from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.domain.leases import MARGIN_FRACTION
 from zapgate.session_worker.host import SessionHost

@@ -20,6 +20,7 @@ from nats.js import api as js_api
 from pydantic import ValidationError
 
 from zapgate.common import broker, metrics, subjects, tracing
+from zapgate.common.crypto import CredentialCipher
 from zapgate.common.ids import new_id
 from zapgate.common.logs import bind
 from zapgate.common.messages import (
@@ -57,7 +58,6 @@ from zapgate.session_worker.adapters.simnet import SimNetwork
 from zapgate.session_worker.adapters.spool import EventSpool, Spooled
 from zapgate.session_worker.adapters.store import SessionStore
 from zapgate.session_worker.adapters.tables import WorkerMessageRow
-from zapgate.session_worker.domain.crypto import CredentialCipher
 from zapgate.session_worker.domain.health import HealthPolicy
 from zapgate.session_worker.domain.pacing import wa_message_id
 from zapgate.session_worker.engines.simulator import SimulatorEngine

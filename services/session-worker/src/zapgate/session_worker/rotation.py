@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 
+from zapgate.common.crypto import CredentialCipher
 from zapgate.session_worker.adapters.store import SessionStore
-from zapgate.session_worker.domain.crypto import CredentialCipher
 
 log = logging.getLogger(__name__)
 

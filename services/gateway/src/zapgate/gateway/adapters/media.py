@@ -91,7 +91,7 @@ async def resolve(url: str, allow_private: bool) -> str:
     return addresses[0]
 
 
-def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """The URL with the address in place of the host; the Host header and TLS name to keep."""
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -117,7 +117,7 @@ async def fetch(
         ):
             for _ in range(MAX_REDIRECTS + 1):
                 address = await resolve(url, allow_private)
-                target, headers, extensions = _pinned(url, address)
+                target, headers, extensions = pinned(url, address)
                 async with client.stream("GET", target, headers=headers, extensions=extensions) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])

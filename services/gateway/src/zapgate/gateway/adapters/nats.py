@@ -135,11 +135,13 @@ class NatsLink:
 
     async def stop(self) -> None:
         """Stop connecting and drain the connection."""
-        for task in (self._task, self._watch):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = [task for task in (self._task, self._watch) if task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Bounded: a task inside a library call that swallows its cancellation must not
+            # hold the shutdown for ever.
+            await asyncio.wait(tasks, timeout=5)
         if self._nc is not None and not self._nc.is_closed:
             try:
                 # nats-py's drain can wait forever on a subscription whose fetch was cancelled.

@@ -22,6 +22,7 @@ from zapgate.common.messages import (
     event_adapter,
 )
 from zapgate.common.outages import log_failure
+from zapgate.common.runtime import cancel_and_wait
 from zapgate.gateway.adapters.messages import MessageRepository
 from zapgate.gateway.adapters.sessions import SessionRepository
 
@@ -130,10 +131,7 @@ class Projector:
 
     async def stop(self) -> None:
         """Stop applying."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

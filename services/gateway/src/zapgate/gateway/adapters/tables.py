@@ -55,6 +55,20 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
 
 
+class NatsUserRow(Base):
+    """A tenant's NATS user, kept only as its password's hash; the auth callout checks it."""
+
+    __tablename__ = "nats_users"
+    __table_args__ = (Index("ix_nats_users_tenant_id", "tenant_id"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    password_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+
+
 class SessionRow(Base):
     """A WhatsApp session of a tenant: desired state set by the API, status projected from events."""
 
@@ -164,3 +178,65 @@ class ChatRow(Base):
     last_message_at: Mapped[datetime] = mapped_column(TZDateTime())
     messages: Mapped[int] = mapped_column(BigInteger)
     unread: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookEndpointRow(Base):
+    """A tenant's webhook endpoint (``tenant_id`` null: the admin's, for every tenant's events).
+
+    The signing secrets are kept encrypted (``zapgate.common.crypto``); while a rotation lasts
+    (``previous_until``) the previous one signs too.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(26), nullable=True, index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSONB)
+    sessions: Mapped[list[str] | None] = mapped_column(JSONB, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    previous_until: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class WebhookDeliveryRow(Base):
+    """One event to one endpoint: pending until the endpoint answers 2xx, retried on a schedule.
+
+    Unique per (endpoint, event): the dispatcher records each event once however often the
+    stream gives it, and a session's events go out in stream order (``seq``).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index(
+            "ix_webhook_deliveries_heads",
+            "endpoint_id",
+            "session",
+            "seq",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(26))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    session: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(TZDateTime())
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)

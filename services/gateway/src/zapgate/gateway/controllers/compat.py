@@ -31,11 +31,11 @@ from zapgate.gateway.controllers.sessions import (
     PageLimit,
     TenantRequest,
     bus_connected,
-    existing,
     tenant_of,
 )
 from zapgate.gateway.domain import qr
 from zapgate.gateway.errors import ApiError, error_responses
+from zapgate.gateway.lifecycle import existing
 from zapgate.gateway.schemas import Request, SendText, SessionName
 from zapgate.gateway.sending import accept_message
 from zapgate.gateway.state import GatewayDep, GatewayState

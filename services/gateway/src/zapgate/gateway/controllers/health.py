@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
 
-from zapgate.common.contract import asyncapi
 from zapgate.common.health import run_checks
+from zapgate.gateway.contract import asyncapi
 from zapgate.gateway.errors import public_responses
 from zapgate.gateway.schemas import Health, Readiness
 from zapgate.gateway.state import GatewayDep

@@ -16,20 +16,14 @@ from nats.errors import TimeoutError as NatsTimeout
 from zapgate.common import subjects
 from zapgate.common.ids import ID_PATTERN
 from zapgate.common.messages import MediaContent, SimulateHang, SimulateInbound, TextContent
+from zapgate.common.recipients import phone_of
 from zapgate.gateway.adapters.deliveries import read_page
 from zapgate.gateway.adapters.nats import NatsUnavailable
 from zapgate.gateway.adapters.tables import MessageRow
 from zapgate.gateway.auth import tenant_only
-from zapgate.gateway.controllers.sessions import (
-    IdempotencyKey,
-    Name,
-    TenantRequest,
-    existing,
-    simulated,
-    tenant_of,
-)
-from zapgate.gateway.domain.recipients import phone_of
+from zapgate.gateway.controllers.sessions import IdempotencyKey, Name, TenantRequest, simulated, tenant_of
 from zapgate.gateway.errors import ApiError, error_responses, unavailable
+from zapgate.gateway.lifecycle import existing
 from zapgate.gateway.schemas import (
     ChatRead,
     ChatView,

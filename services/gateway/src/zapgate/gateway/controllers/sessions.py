@@ -9,26 +9,22 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 
 from zapgate.common.messages import (
     SESSION_NAME_PATTERN,
-    Command,
     ConfigureSession,
     LogoutSession,
     RequestPairingCode,
-    RestartSession,
     SessionConfig,
     SimulateCodeEntry,
     SimulateScan,
-    StartSession,
-    StopSession,
-    command_adapter,
-    engine_of,
     masked_proxy,
 )
+from zapgate.gateway import enforcement, lifecycle
 from zapgate.gateway.adapters.sessions import SessionExists
 from zapgate.gateway.adapters.tables import SessionRow
 from zapgate.gateway.auth import tenant_only
 from zapgate.gateway.domain import qr
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
+from zapgate.gateway.lifecycle import existing
 from zapgate.gateway.openapi import QrOperation
 from zapgate.gateway.schemas import (
     CodeEntry,
@@ -80,14 +76,6 @@ def bus_connected(gateway: GatewayDep) -> None:
     gateway.nats.nc  # noqa: B018 - raises NatsUnavailable (503) when disconnected
 
 
-async def existing(gateway: GatewayDep, tenant: str, name: str) -> SessionRow:
-    """The tenant's session, or 404."""
-    row = await gateway.sessions_repo.get(tenant, name)
-    if row is None:
-        raise ApiError(404, "not_found", f"session {name!r} not found")
-    return row
-
-
 async def simulated(gateway: GatewayDep, tenant: str, name: str, status: str | None = None) -> SessionRow:
     """The tenant's simulator session, 404 for other engines, 409 unless it is in ``status``."""
     row = await existing(gateway, tenant, name)
@@ -111,6 +99,8 @@ class SessionController(Controller):
     ) -> Session:
         """Create a session (stopped); start it with POST .../start."""
         tenant = tenant_of(request)
+        if enforcement.session_limited(gateway, tenant):
+            enforcement.check(gateway, tenant, "session", (await gateway.quotas.usage(tenant)).sessions)
         partition = gateway.commands.partition(tenant, data.name)
         try:
             row = await gateway.sessions_repo.create(
@@ -156,62 +146,33 @@ class SessionController(Controller):
         await gateway.commands.send(LogoutSession(tenant=tenant, session=name))
         await gateway.sessions_repo.delete(tenant, name)
 
-    async def _lifecycle(
-        self, gateway: GatewayDep, request: TenantRequest, name: str,
-        command: type[StartSession | StopSession | RestartSession | LogoutSession], desired: str,
-        idempotency_key: str | None,
-    ) -> CommandAccepted:  # fmt: skip
-        tenant = tenant_of(request)
-        row = await existing(gateway, tenant, name)
-        # Desired state first: whatever restarts, the session comes back as it was asked to be.
-        await gateway.sessions_repo.set_desired(tenant, name, desired)
-        message: Command = (
-            StartSession(tenant=tenant, session=name, config=row.config, engine=engine_of(row.engine))
-            if command is StartSession
-            else command(tenant=tenant, session=name)
-        )
-        if idempotency_key is None:
-            return CommandAccepted(command_id=await gateway.commands.send(message))
-        # The first command sent under the key is the one every retry gets back, published once
-        # (even past the bus's two-minute duplicate window); the key on another request is a 409.
-        record = await gateway.command_keys.claim(idempotency_key, message)
-        if (record.session, record.verb) != (name, message.verb):
-            raise ApiError(
-                409, "conflict",
-                f"Idempotency-Key already used for {record.verb} on session {record.session!r}; use a new key",
-            )  # fmt: skip
-        if not record.published:
-            await gateway.commands.send(command_adapter.validate_json(record.command))
-            await gateway.command_keys.published(tenant, idempotency_key)
-        return CommandAccepted(command_id=record.command_id)
-
     @post("/{name:str}/start", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def start_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Start (and keep starting after any restart) until stopped."""
-        return await self._lifecycle(gateway, request, name, StartSession, "started", idempotency_key)
+        return await lifecycle.run(gateway, tenant_of(request), name, "start", idempotency_key)
 
     @post("/{name:str}/stop", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def stop_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Stop, keeping the credentials."""
-        return await self._lifecycle(gateway, request, name, StopSession, "stopped", idempotency_key)
+        return await lifecycle.run(gateway, tenant_of(request), name, "stop", idempotency_key)
 
     @post("/{name:str}/restart", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def restart_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Stop then start."""
-        return await self._lifecycle(gateway, request, name, RestartSession, "started", idempotency_key)
+        return await lifecycle.run(gateway, tenant_of(request), name, "restart", idempotency_key)
 
     @post("/{name:str}/logout", status_code=202, responses=error_responses(401, 403, 404, 409, 503))
     async def logout_session(
         self, name: Name, gateway: GatewayDep, request: TenantRequest, idempotency_key: IdempotencyKey = None
     ) -> CommandAccepted:
         """Unlink the device and remove its credentials."""
-        return await self._lifecycle(gateway, request, name, LogoutSession, "stopped", idempotency_key)
+        return await lifecycle.run(gateway, tenant_of(request), name, "logout", idempotency_key)
 
     @post(
         "/{name:str}/pairing-code", status_code=202, responses=error_responses(401, 403, 404, 409, 422, 503)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
@@ -24,7 +25,9 @@ from zapgate.gateway.schemas import (
     TenantCreated,
     TenantQuotas,
 )
-from zapgate.gateway.state import GatewayDep
+from zapgate.gateway.state import GatewayDep, GatewayState
+
+log = logging.getLogger(__name__)
 
 TenantId = Annotated[str, PathParameter(description="Tenant id (ULID)", pattern=ID_PATTERN)]
 KeyId = Annotated[str, PathParameter(description="API key id (ULID)", pattern=ID_PATTERN)]
@@ -33,6 +36,17 @@ KeyId = Annotated[str, PathParameter(description="API key id (ULID)", pattern=ID
 def to_tenant(row: TenantRow) -> Tenant:
     """Row to response body."""
     return Tenant(id=row.id, name=row.name, status=row.status, created_at=row.created_at)
+
+
+async def start_billing(gateway: GatewayState, tenant_id: str) -> None:
+    """Tell billing a tenant exists, so its trial starts now (billing also starts it the first
+    time it hears of the tenant otherwise: an absent billing never fails a tenant's creation)."""
+    try:
+        await gateway.billing.call("subscriptions.ensure", tenant_id)
+    except Exception as exc:
+        log.info(
+            "billing not told of tenant %s yet (%s); it starts the trial when it hears of it", tenant_id, exc
+        )
 
 
 async def visible_tenant(gateway: GatewayDep, principal: Principal, tenant_id: str) -> TenantRow:
@@ -68,6 +82,7 @@ class TenantController(Controller):
             row, key = await gateway.tenants.create_tenant(data.name)
         except NameTaken:
             raise ApiError(409, "conflict", f"a tenant named {data.name!r} exists already") from None
+        gateway.spawn(start_billing(gateway, row.id))
         return TenantCreated(**to_tenant(row).model_dump(), api_key=key.api_key, api_key_id=key.id)
 
     @get("/", guards=[admin_only], responses=error_responses(401, 403, 422))

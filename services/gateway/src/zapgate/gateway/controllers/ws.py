@@ -20,6 +20,7 @@ from nats.js import api as js_api
 from zapgate.common import metrics, subjects, tracing
 from zapgate.gateway.auth import tenant_only
 from zapgate.gateway.cors import websocket_origin_allowed
+from zapgate.gateway.domain.frames import frame
 from zapgate.gateway.domain.principal import Principal
 from zapgate.gateway.errors import ApiError, error_responses
 from zapgate.gateway.schemas import Response as Body
@@ -42,46 +43,6 @@ class WsTicket(Body):
 
     ticket: str
     expires_in: int
-
-
-UNREADABLE = "event.unreadable"
-
-
-def frame(msg: Msg) -> dict[str, Any]:
-    """The WebSocket frame of an event message.
-
-    A message of the tenant's subjects that is not a JSON object still gets a frame, of type
-    ``event.unreadable`` with its subject, so a client sees every sequence number: a gap in
-    ``seq`` always means a filter, never a silent drop.
-    """
-    try:
-        event = json.loads(msg.data)
-        if not isinstance(event, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        tokens = msg.subject.split(".")
-        return {
-            "id": None, "seq": msg.metadata.sequence.stream, "type": UNREADABLE,
-            "tenant": tokens[2] if len(tokens) > 2 else None, "session": tokens[3] if len(tokens) > 3 else None,
-            "time": None, "data": {"subject": msg.subject},
-        }  # fmt: skip
-    envelope = {"id", "tenant", "session", "time", "type", "schema_version"}
-    return {
-        "id": event.get("id"),
-        "seq": msg.metadata.sequence.stream,
-        "type": event.get("type"),
-        "tenant": event.get("tenant"),
-        "session": event.get("session"),
-        "time": event.get("time"),
-        "data": _data({k: v for k, v in event.items() if k not in envelope}),
-    }
-
-
-def _data(data: dict[str, Any]) -> dict[str, Any]:
-    """Message events name their message ``id`` in frames (``message_id`` on the wire, as ``id`` is the event's)."""
-    if "message_id" in data:
-        data = {"id": data.pop("message_id"), **data}
-    return data
 
 
 class WebSocketController(Controller):

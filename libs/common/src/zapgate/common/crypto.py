@@ -1,4 +1,5 @@
-"""Credentials at rest: AES-256-GCM with a key derived from ``ZAPGATE_SECRET_KEY`` by HKDF."""
+"""Secrets at rest (session credentials, webhook signing secrets): AES-256-GCM with a key derived
+from ``ZAPGATE_SECRET_KEY`` by HKDF, bound to what they belong to (associated data)."""
 
 from __future__ import annotations
 

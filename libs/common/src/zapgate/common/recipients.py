@@ -46,6 +46,19 @@ def chat_id(to: str) -> str:
     return f"{digits}@c.us"
 
 
+_HUMAN_SEPARATORS = re.compile(r"[\s().\-\u00a0]")
+
+
+def normalize_phone(human: str) -> str:
+    """A phone as people write it (``+55 (11) 99999-9999``) to a chat id, checked as ``chat_id`` does."""
+    value = human.strip()
+    if "@" not in value:
+        value = _HUMAN_SEPARATORS.sub("", value)
+        if value.startswith("00"):
+            value = value[2:]  # the international call prefix many countries dial
+    return chat_id(value)
+
+
 def phone_of(chat: str) -> str | None:
     """The phone number of a one-to-one chat, None for groups and others."""
     number, _, server = chat.partition("@")

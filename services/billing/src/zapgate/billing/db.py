@@ -1,0 +1,15 @@
+"""Billing's schema migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zapgate.common.migrations import upgrade
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_billing"
+
+
+def migrate(database_url: str) -> None:
+    """Bring billing's tables up to date (blocking)."""
+    upgrade(database_url, MIGRATIONS, VERSION_TABLE)
