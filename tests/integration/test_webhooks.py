@@ -50,10 +50,11 @@ async def harness(clean_nats: str, database_url: str) -> AsyncIterator[Harness]:
     store = WebhookStore(make_sessionmaker(engine), CredentialCipher(SECRET_KEY))
     dispatcher = Dispatcher(settings)
     await dispatcher.start()
+    harness = Harness(nc, store, dispatcher)
     try:
-        yield Harness(nc, store, dispatcher)
+        yield harness
     finally:
-        await dispatcher.stop()
+        await harness.dispatcher.stop()  # a test may have replaced it: stop the one running
         await nc.close()
         await engine.dispose()
 

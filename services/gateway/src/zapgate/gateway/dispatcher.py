@@ -112,6 +112,7 @@ class Dispatcher(Service):
     async def _record(self, sub: Any) -> None:
         assert self.store is not None
         while not self._stopping:
+            msgs: list[Any] = []
             try:
                 msgs = await broker.fetch_ready(sub, BATCH)
                 if not msgs:
@@ -128,8 +129,10 @@ class Dispatcher(Service):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Not acknowledged: the events come again after ack_wait, and are recorded once.
+                # Given back at once (another replica may record them; the ack floor, and so all
+                # sending, waits for them), or after ack_wait if the nak is lost. Recorded once.
                 log.warning("webhook events not recorded (%s: %s); they come again", type(exc).__name__, exc)
+                await asyncio.gather(*(m.nak() for m in msgs), return_exceptions=True)
                 await asyncio.sleep(1)
 
     # ------------------------------------------------------------ sending
