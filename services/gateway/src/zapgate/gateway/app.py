@@ -21,6 +21,7 @@ from zapgate.gateway.controllers.campaigns import CampaignController
 from zapgate.gateway.controllers.cluster import ClusterController
 from zapgate.gateway.controllers.compat import CompatController
 from zapgate.gateway.controllers.contacts import ContactListController, SuppressionController
+from zapgate.gateway.controllers.dashboard import ASSETS_PATH, DashboardPage, assets_router
 from zapgate.gateway.controllers.health import HealthController
 from zapgate.gateway.controllers.me import MeController
 from zapgate.gateway.controllers.messages import MessageController
@@ -54,7 +55,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The gateway application; tests pass their own settings."""
     settings = settings or Settings()
     gateway = GatewayState(settings)
-    auth = DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS])
+    auth = DefineMiddleware(
+        ApiKeyAuthentication, exclude=[f"^{p}$" for p in PUBLIC_PATHS] + [f"^{ASSETS_PATH}/"]
+    )
     cors = cors_middleware(settings.cors_origin_list)
     prometheus = PrometheusConfig(
         app_name="zapgate-gateway", prefix="zapgate", group_path=True, exclude=["/metrics"]
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PaymentWebhookController,
             WebhookController,
             MetricsController,
+            assets_router(),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
         # Prometheus counts every request by route template (bounded cardinality), 401s included.
@@ -102,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=VERSION,
             description="Multi-tenant WhatsApp session gateway",
             path="/",
-            render_plugins=[SwaggerRenderPlugin(path="/docs")],
+            render_plugins=[DashboardPage(), SwaggerRenderPlugin(path="/docs")],
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(type="apiKey", name="X-Api-Key", security_scheme_in="header"),

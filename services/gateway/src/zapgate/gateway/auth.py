@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from zapgate.gateway.state import GatewayState
 
 PUBLIC_PATHS = {
+    "/",  # the dashboard's page; it logs in with a key and calls the API
     "/health",
     "/ready",
     "/asyncapi.json",

@@ -1,0 +1,171 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against the dev
+stack: log in with a key, create and start a session, read the QR code off the screen, scan
+it through the simulator, see CONNECTED arrive without a reload, send a message and watch it
+reach ``read``, see the API's errors in words, switch to Portuguese; and the operator's views."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zxingcpp
+from helpers import System, start_system, tenant
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.e2e
+
+# Chromium on a machine with no network: nothing it would fetch on its own (updates, sync,
+# field trials), no sandbox (CI runs as root), no GPU.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+    "--disable-default-apps", "--disable-sync", "--disable-extensions", "--metrics-recording-only",
+    "--disable-features=Translate,OptimizationHints,MediaRouter",
+]  # fmt: skip
+SHOTS = os.environ.get("ZAPGATE_SCREENSHOT_DIR")
+
+
+def chromium() -> str:
+    """Debian's Chromium (Playwright's own download cannot run here)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run does)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    # QR codes last 15 s, then 5 s each: long enough to read one, short enough to see a rotation.
+    system = start_system(tmp_path_factory.mktemp("dashboard") / ".zapgate", {"ZAPGATE_SIM_SPEED": "4"})
+    yield system
+    system.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    opened = context.new_page()
+    opened.set_default_timeout(30_000)
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield opened
+    context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def shot(page: Page, name: str, tmp_path: Path) -> None:
+    """A screenshot for the run's record, and for docs/ when ``ZAPGATE_SCREENSHOT_DIR`` says so."""
+    for folder in [tmp_path, *([Path(SHOTS)] if SHOTS else [])]:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=True)
+
+
+def decode(png: bytes) -> list[str]:
+    """The QR codes in a screenshot."""
+    pixels = np.array(Image.open(io.BytesIO(png)).convert("L"))
+    return [b.text for b in zxingcpp.read_barcodes(pixels)]
+
+
+def log_in(page: Page, stack: System, key: str) -> None:
+    page.goto(stack.url + "/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_a_tenant_links_a_number_and_chats_from_the_browser(
+    stack: System, page: Page, tmp_path: Path
+) -> None:
+    http = tenant(stack, "browser-shop")
+    key = http.headers["x-api-key"]
+    page.goto(stack.url + "/")
+    # A wrong key is refused in the API's words.
+    page.get_by_label("API key").fill("zgk_not-a-key")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#login-error")).to_contain_text("401")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#live")).to_have_text("● live")
+
+    # A name the API refuses: its 422 is shown, not swallowed.
+    page.get_by_label("Session name").fill("no spaces allowed")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".toast[data-kind=error]").first).to_contain_text("422")
+
+    page.get_by_label("Session name").fill("loja")
+    page.get_by_role("button", name="Create").click()
+    row = page.locator("#sessions tr[data-session=loja]")
+    expect(row).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+    row.locator("[data-action=start]").click()
+    expect(row.locator(".status")).to_have_text("SCAN_QR")  # over the WebSocket
+    shot(page, "sessions", tmp_path)
+
+    row.get_by_role("link", name="loja").click()
+    qr = page.locator("img#qr")
+    expect(qr).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    value = http.get("/api/v1/sessions/loja/qr", params={"format": "raw"}).json()["value"]
+    assert value in decode(qr.screenshot()), "the QR code on screen is not the session's"
+    shot(page, "qr", tmp_path)
+    # It rotates on screen as the engine issues new codes.
+    expect(qr).to_have_attribute("data-rotation", "2", timeout=40_000)
+
+    page.get_by_label("Simulated phone").fill("+55 11 98888-0001")
+    page.get_by_role("button", name="Simulate a scan").click()
+    expect(page.locator("#session-status .status")).to_have_text("CONNECTED", timeout=40_000)
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.locator("#qr-panel")).to_be_hidden()
+
+    page.get_by_label("To").fill("+5511977770002")
+    page.get_by_role("textbox", name="Text").fill("Olá do painel")
+    page.get_by_role("button", name="Send", exact=True).click()
+    bubble = page.locator(".bubble.out", has_text="Olá do painel")
+    expect(bubble).to_be_visible()
+    expect(bubble.locator(".msg-status .status")).to_have_text("read", timeout=40_000)
+    shot(page, "chat", tmp_path)
+
+    page.locator("#lang").select_option("pt-BR")
+    expect(page.locator("#nav")).to_contain_text("Sessões")
+    expect(page.get_by_role("button", name="Enviar", exact=True)).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "pt-BR")
+    page.reload()  # the key lasts the browser session: still logged in, still in Portuguese
+    expect(page.locator("#nav")).to_contain_text("Sessões")
+    expect(page.locator("#session-status .status")).to_have_text("CONNECTED")
+
+
+def test_the_operator_sees_tenants_plans_and_the_cluster(stack: System, page: Page, tmp_path: Path) -> None:
+    tenant(stack, "browser-admin-view")
+    log_in(page, stack, stack.admin_key)
+    expect(page.locator("#tenants")).to_contain_text("browser-admin-view")
+    page.get_by_label("Tenant name").fill("made-in-the-browser")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#new-secret")).to_contain_text(re.compile(r": zg_[A-Za-z0-9_-]{20,}"))
+    expect(page.locator("#tenants")).to_contain_text("made-in-the-browser")
+    shot(page, "tenants", tmp_path)
+
+    page.get_by_role("link", name="Cluster").click()
+    workers = page.locator("#cluster tr[data-worker]")
+    expect(workers).to_have_count(2)
+    shot(page, "cluster", tmp_path)
+
+    page.get_by_role("link", name="Plans").click()
+    page.get_by_label("Name", exact=True).fill("Pro")
+    page.get_by_label("Price (R$)").fill("49.90")
+    page.get_by_label("Sessions").fill("10")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("main table")).to_contain_text("Pro")
+    expect(page.locator("main table")).to_contain_text("R$49.90")
