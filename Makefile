@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test lint typecheck test-unit test-integration test-e2e bench chaos migrate format clean asyncapi nats-auth
+.PHONY: help install run test lint typecheck test-unit test-integration test-e2e bench chaos migrate format clean asyncapi nats-auth screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,9 @@ test-e2e: install ## End-to-end tests (the whole system as processes)
 
 test: lint typecheck ## ruff, mypy and the whole test suite
 	$(RUN) pytest -q
+
+screenshots: install ## Run the dashboard's browser test and keep its screenshots in docs/img (needs chromium)
+	ZAPGATE_SCREENSHOT_DIR=docs/img $(RUN) pytest tests/e2e/test_dashboard.py -q
 
 bench: install ## Benchmarks on a real stack; figures go to docs/benchmarks.md (BENCH="failover" for one)
 	$(RUN) python -m bench $(BENCH)

@@ -276,7 +276,7 @@ def start_system(
     system = System(f"http://127.0.0.1:{port}", admin_key, data_dir, proc, log_path)
     info_file = data_dir / "devstack.json"
     try:
-        wait_until(lambda: info_file.exists() or proc.poll() is not None, 90, "the stack to start")
+        wait_until(lambda: info_file.exists() or proc.poll() is not None, 180, "the stack to start")
         assert proc.poll() is None, f"stack exited early:\n{system.log()}"
         wait_until(system.ready, 60, "/ready to answer 200")
     except AssertionError:

@@ -582,7 +582,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
         gateway_url = f"http://{host}:{port}"
         for gateway_port in gateway_ports:
-            await wait_tcp(gateway_port, 30)
+            # Generous: on a busy two-core box a cold gateway (imports, migrations done by the
+            # first) has taken over 30 s to listen; the supervisor restarts one that crashed.
+            await wait_tcp(gateway_port, 120)
         await asyncio.to_thread(
             (data_dir / "devstack.json").write_text,
             json.dumps(

@@ -147,6 +147,20 @@ def test_a_tenant_links_a_number_and_chats_from_the_browser(
     expect(page.locator("#session-status .status")).to_have_text("CONNECTED")
 
 
+def test_the_page_and_its_files_are_served_without_a_key(stack: System) -> None:
+    with stack.client() as anonymous:
+        page = anonymous.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "Content-Security-Policy" in page.text and "/ui/app.js" in page.text
+        script = anonymous.get("/ui/app.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert "no-cache" in script.headers["cache-control"]
+        missing = anonymous.get("/ui/nothing-here.js")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        assert anonymous.get("/api/v1/sessions").status_code == 401  # the API still needs a key
+        assert anonymous.get("/docs").status_code == 200 and anonymous.get("/openapi.json").status_code == 200
+
+
 def test_the_operator_sees_tenants_plans_and_the_cluster(stack: System, page: Page, tmp_path: Path) -> None:
     tenant(stack, "browser-admin-view")
     log_in(page, stack, stack.admin_key)
@@ -169,3 +183,35 @@ def test_the_operator_sees_tenants_plans_and_the_cluster(stack: System, page: Pa
     page.get_by_role("button", name="Create").click()
     expect(page.locator("main table")).to_contain_text("Pro")
     expect(page.locator("main table")).to_contain_text("R$49.90")
+
+
+def test_a_tenant_pays_by_pix_and_steers_its_schedules(stack: System, page: Page, tmp_path: Path) -> None:
+    http = tenant(stack, "browser-billing")
+    assert http.post("/api/v1/sessions", json={"name": "caixa"}).status_code == 201
+    made = http.post(
+        "/api/v1/schedules",
+        json={"name": "lembrete", "session": "caixa", "to": "5511955550003",
+              "send_at": "2099-01-01T12:00:00Z", "message": {"type": "text", "text": "Oi"}},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    log_in(page, stack, http.headers["x-api-key"])
+    page.get_by_role("link", name="Automation").click()
+    row = page.locator("main tr", has_text="lembrete")
+    expect(row).to_contain_text("active")
+    row.get_by_role("button", name="Pause").click()
+    expect(row).to_contain_text("paused")
+    assert http.get(f"/api/v1/schedules/{made.json()['id']}").json()["state"] == "paused"
+
+    page.get_by_role("link", name="Plan & billing").click()
+    expect(page.locator("#billing")).to_contain_text("trialing")
+    page.get_by_role("button", name="Pay with PIX").click()
+    pix = page.locator("img#pix-qr")
+    expect(pix).to_be_visible()
+    charge = http.get("/api/v1/billing/charges").json()["items"][0]
+    assert charge["qr_code"] in decode(pix.screenshot()), "the PIX QR on screen is not the charge's"
+    expect(page.locator("#pix-code")).to_have_value(charge["qr_code"])
+    shot(page, "billing", tmp_path)
+    paid = http.post(f"/api/v1/billing/charges/{charge['id']}/simulate-payment")
+    assert paid.status_code in (200, 202), paid.text
+    # The payment's alert arrives over the WebSocket and the page shows the new state by itself.
+    expect(page.locator("#billing")).to_contain_text("active", timeout=30_000)

@@ -35,7 +35,7 @@ export function table(headers, rows, attrs = {}) {
 
 export function when(iso, lang) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString(lang, { dateStyle: "short", timeStyle: "medium" });
+  return new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "medium" });
 }
 
 export function formData(form) {
