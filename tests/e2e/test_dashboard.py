@@ -70,6 +70,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def shot(page: Page, name: str, tmp_path: Path) -> None:
     """A screenshot for the run's record, and for docs/ when ``ZAPGATE_SCREENSHOT_DIR`` says so."""
+    page.evaluate("document.getElementById('toasts').replaceChildren()")
     for folder in [tmp_path, *([Path(SHOTS)] if SHOTS else [])]:
         folder.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=True)
@@ -81,10 +82,43 @@ def decode(png: bytes) -> list[str]:
     return [b.text for b in zxingcpp.read_barcodes(pixels)]
 
 
+# WCAG's contrast ratio of each element's own text against the first opaque background behind
+# it; the lowest ones found, as [ratio, text].
+LOW_CONTRAST = """() => {
+  const rgb = (c) => {
+    const n = (c.match(/[\\d.]+/g) || []).map(Number);
+    // color-mix() computes to color(srgb r g b [/ a]) with channels from 0 to 1
+    return c.startsWith("color(") ? n.map((v, i) => (i < 3 ? v * 255 : v)) : n;
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push([Math.round(ratio * 100) / 100, el.textContent.trim().slice(0, 40)]);
+  }
+  return low;
+}"""
+
+
 def log_in(page: Page, stack: System, key: str) -> None:
+    """With the keyboard alone: the key field has the focus, Enter submits."""
     page.goto(stack.url + "/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
 
 
 def test_a_tenant_links_a_number_and_chats_from_the_browser(
@@ -136,7 +170,21 @@ def test_a_tenant_links_a_number_and_chats_from_the_browser(
     bubble = page.locator(".bubble.out", has_text="Olá do painel")
     expect(bubble).to_be_visible()
     expect(bubble.locator(".msg-status .status")).to_have_text("read", timeout=40_000)
+    # The contact answers: the message appears in the open chat by itself.
+    answered = http.post(
+        "/api/v1/sessions/loja/simulator/inbound", json={"from": "5511977770002", "text": "Quero dois"}
+    )
+    assert answered.status_code == 202, answered.text
+    expect(page.locator(".bubble.in", has_text="Quero dois")).to_be_visible(timeout=30_000)
     shot(page, "chat", tmp_path)
+    assert (low := page.evaluate(LOW_CONTRAST)) == [], f"text below a 4.5:1 contrast: {low}"
+    page.emulate_media(color_scheme="dark")
+    assert (low := page.evaluate(LOW_CONTRAST)) == [], f"text below 4.5:1 in dark mode: {low}"
+    page.emulate_media(color_scheme="light")
+    # On a phone's width nothing needs a sideways scroll.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.locator("#lang").select_option("pt-BR")
     expect(page.locator("#nav")).to_contain_text("Sessões")

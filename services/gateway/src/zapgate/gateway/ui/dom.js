@@ -26,11 +26,13 @@ export function status(value) {
   return h("span", { class: `status ${value}`, dataset: { status: value } }, value);
 }
 
+// rows: the rows, or a single <tbody> the caller keeps to fill later.
 export function table(headers, rows, attrs = {}) {
+  const body = rows.length === 1 && rows[0].tagName === "TBODY" ? rows[0] : h("tbody", {}, rows);
   return h("div", { class: "table-wrap" },
     h("table", attrs,
       h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, rows)));
+      body));
 }
 
 export function when(iso, lang) {
