@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Request, Router
 from litestar.datastructures import CacheControlHeader
+from litestar.enums import MediaType
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
@@ -30,7 +31,7 @@ class DashboardPage(OpenAPIRenderPlugin):
     """``GET /``: the dashboard's page."""
 
     def __init__(self) -> None:
-        super().__init__(path="/", media_type="text/html")
+        super().__init__(path="/", media_type=MediaType.HTML)
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         """The page (the OpenAPI schema is not used)."""
