@@ -158,6 +158,10 @@ def test_a_tenant_links_a_number_and_chats_from_the_browser(
     # It rotates on screen as the engine issues new codes.
     expect(qr).to_have_attribute("data-rotation", "2", timeout=40_000)
 
+    page.get_by_label("Or link with a code: phone number").fill("+55 11 98888-0001")
+    page.get_by_role("button", name="Get pairing code").click()
+    expect(page.locator("#pairing-code")).to_have_text(re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}$"))
+
     page.get_by_label("Simulated phone").fill("+55 11 98888-0001")
     page.get_by_role("button", name="Simulate a scan").click()
     expect(page.locator("#session-status .status")).to_have_text("CONNECTED", timeout=40_000)
@@ -170,6 +174,12 @@ def test_a_tenant_links_a_number_and_chats_from_the_browser(
     bubble = page.locator(".bubble.out", has_text="Olá do painel")
     expect(bubble).to_be_visible()
     expect(bubble.locator(".msg-status .status")).to_have_text("read", timeout=40_000)
+    page.locator("#send-type").select_option("location")
+    page.get_by_label("Latitude").fill("-23.5505")
+    page.get_by_label("Longitude").fill("-46.6333")
+    page.get_by_label("Place name").fill("Loja Centro")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator(".bubble.out", has_text="Loja Centro")).to_contain_text("-23.5505")
     # The contact answers: the message appears in the open chat by itself.
     answered = http.post(
         "/api/v1/sessions/loja/simulator/inbound", json={"from": "5511977770002", "text": "Quero dois"}
@@ -217,6 +227,8 @@ def test_the_operator_sees_tenants_plans_and_the_cluster(stack: System, page: Pa
     page.get_by_role("button", name="Create").click()
     expect(page.locator("#new-secret")).to_contain_text(re.compile(r": zg_[A-Za-z0-9_-]{20,}"))
     expect(page.locator("#tenants")).to_contain_text("made-in-the-browser")
+    page.locator("#tenants tr", has_text="made-in-the-browser").get_by_role("button", name="API keys").click()
+    expect(page.locator("#keys tbody tr")).to_have_count(1)
     shot(page, "tenants", tmp_path)
 
     page.get_by_role("link", name="Cluster").click()

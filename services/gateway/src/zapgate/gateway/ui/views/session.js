@@ -46,10 +46,10 @@ export async function sessionView(ctx, root, name) {
         h("p", {}, t("scan_help")),
         h("form", { class: "inline", id: "pairing-form", onsubmit: (e) => {
           e.preventDefault();
-          ctx.attempt(async () => {
-            await post(`${base}/pairing-code`, { phone: digits(formData(e.target).phone) });
-            clear(pairingCode, t("waiting_code"));
-          });
+          // Said before the request: the code's event can arrive before the request's answer.
+          clear(pairingCode, t("waiting_code"));
+          ctx.attempt(() => post(`${base}/pairing-code`, { phone: digits(formData(e.target).phone) }))
+            .then((accepted) => { if (!accepted) clear(pairingCode); });
         } },
         h("label", {}, t("pair_with_phone"), h("input", { name: "phone", required: true, inputmode: "tel", autocomplete: "tel" })),
         h("button", { type: "submit" }, t("get_code"))),
