@@ -602,7 +602,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 indent=2,
             ),
         )
-        say(f"gateway   {gateway_url}  (docs {gateway_url}/docs)")
+        say(f"gateway   {gateway_url}  (dashboard {gateway_url}/, API docs {gateway_url}/docs)")
         for n, gateway_port in enumerate(gateway_ports[1:], start=2):
             say(f"gateway-{n} http://{host}:{gateway_port}")
         say(f"admin key {admin_key}")

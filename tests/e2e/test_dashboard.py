@@ -275,3 +275,11 @@ def test_a_tenant_pays_by_pix_and_steers_its_schedules(stack: System, page: Page
     assert paid.status_code in (200, 202), paid.text
     # The payment's alert arrives over the WebSocket and the page shows the new state by itself.
     expect(page.locator("#billing")).to_contain_text("active", timeout=30_000)
+
+    # The key is revoked while the page is open: its WebSocket is closed and the page asks to
+    # log in again, in words, instead of retrying for ever.
+    tenant_id = http.get("/api/v1/me").json()["id"]
+    with stack.client(stack.admin_key) as admin:
+        keys = admin.get(f"/api/v1/tenants/{tenant_id}/api-keys").json()
+        assert admin.delete(f"/api/v1/tenants/{tenant_id}/api-keys/{keys[0]['id']}").status_code == 204
+    expect(page.locator("#login-error")).to_contain_text("no longer accepts this key", timeout=30_000)

@@ -70,9 +70,10 @@ export const del = (path) => api("DELETE", path);
 // The tenant's events: one WebSocket opened with a single-use ticket, resumed after a drop from
 // the last sequence seen (the server replays from the stream), so nothing is missed.
 export class Live {
-  constructor(onState) {
+  constructor(onState, onRefused) {
     this.handlers = new Set();
     this.onState = onState;
+    this.onRefused = onRefused;
     this.seq = null;
     this.socket = null;
     this.closed = false;
@@ -109,6 +110,12 @@ export class Live {
         this.retry();
       };
     } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        // The key was revoked (or expired): trying again cannot help.
+        this.close();
+        this.onRefused?.();
+        return;
+      }
       this.onState("offline", err instanceof ApiError ? err.describe() : String(err));
       this.retry();
     }

@@ -47,11 +47,14 @@ async function route() {
   for (const a of nav.querySelectorAll("a")) a.toggleAttribute("aria-current", a.dataset.path === found.path);
   if (found.path) nav.querySelector(`[data-path="${found.path}"]`)?.setAttribute("aria-current", "page");
   page = context();
-  clear(main, h("p", { class: "muted" }, t("loading")));
+  // Each visit renders into its own container: a view still loading when the person moves on
+  // finishes into a detached one instead of over the next view.
+  const root = h("div", {}, h("p", { class: "muted" }, t("loading")));
+  clear(main, root);
   try {
-    await found.view(page, main, ...rest.map(decodeURIComponent));
+    await found.view(page, root, ...rest.map(decodeURIComponent));
   } catch (err) {
-    clear(main, h("h1", {}, t("error")), h("p", { class: "error-text", id: "view-error" }, describe(err)));
+    clear(root, h("h1", {}, t("error")), h("p", { class: "error-text", id: "view-error" }, describe(err)));
   }
   main.focus({ preventScroll: true });
 }
@@ -89,7 +92,7 @@ async function login(key) {
     live = new Live((state, reason) => {
       liveState.textContent = t(`live_${state}`) + (reason ? ` (${reason})` : "");
       liveState.dataset.state = state;
-    });
+    }, () => logout(t("key_refused")));
     live.open();
   } else {
     liveState.textContent = "";
@@ -97,7 +100,7 @@ async function login(key) {
   await route();
 }
 
-function logout() {
+function logout(message) {
   page?.leave();
   live?.close();
   live = null;
@@ -105,7 +108,7 @@ function logout() {
   role = null;
   liveState.textContent = "";
   renderNav();
-  loginView();
+  loginView(typeof message === "string" ? message : undefined);
 }
 
 function loginView(message) {

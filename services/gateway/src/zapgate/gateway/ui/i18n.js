@@ -2,6 +2,7 @@
 const en = {
   language: "Language", logout: "Log out", login: "Log in", login_title: "zapgate — log in",
   api_key: "API key", key_help: "A tenant's key (zg_…) or the operator's admin key. It is kept only until this browser tab's session ends.",
+  key_refused: "The gateway no longer accepts this key (revoked?): log in again.",
   operator: "operator", loading: "Loading…", error: "Something went wrong", unexpected: "Unexpected error", dismiss: "Dismiss",
   live_connecting: "connecting to live events…", live_live: "● live", live_offline: "○ offline, reconnecting",
   sessions: "Sessions", session: "Session", new_session: "New session", session_name: "Session name", engine: "Engine",
@@ -40,6 +41,7 @@ const en = {
 const ptBR = {
   language: "Idioma", logout: "Sair", login: "Entrar", login_title: "zapgate — entrar",
   api_key: "Chave de API", key_help: "A chave de um cliente (zg_…) ou a chave de administrador. Ela fica guardada só até esta aba do navegador fechar.",
+  key_refused: "O gateway não aceita mais esta chave (revogada?): entre de novo.",
   operator: "operador", loading: "Carregando…", error: "Algo deu errado", unexpected: "Erro inesperado", dismiss: "Fechar",
   live_connecting: "conectando aos eventos ao vivo…", live_live: "● ao vivo", live_offline: "○ desconectado, reconectando",
   sessions: "Sessões", session: "Sessão", new_session: "Nova sessão", session_name: "Nome da sessão", engine: "Motor",
