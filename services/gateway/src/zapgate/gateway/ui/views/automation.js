@@ -21,7 +21,7 @@ export async function automationView(ctx, root) {
   const button = (label, cls, fn) => h("button", { type: "button", class: cls, onclick: () => ctx.attempt(async () => { await fn(); await load(); }) }, label);
 
   async function load() {
-    const [s, c] = await Promise.all([get("/api/v1/schedules?limit=100"), get("/api/v1/campaigns?limit=100")]);
+    const [s, c] = await Promise.all([get("/api/v1/schedules"), get("/api/v1/campaigns")]);
     clear(schedules, s.items.map((x) => h("tr", {},
       h("td", {}, x.name || x.id), h("td", {}, x.session), h("td", {}, x.cron || (x.interval_seconds ? `${x.interval_seconds}s` : when(x.send_at, lang())), " ", h("span", { class: "muted" }, x.timezone)),
       h("td", {}, status(x.state)), h("td", {}, when(x.next_fire_at, lang())), h("td", {}, x.fired),

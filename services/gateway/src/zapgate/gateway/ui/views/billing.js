@@ -20,7 +20,7 @@ export async function billingView(ctx, root) {
   const charges = h("tbody");
 
   async function load() {
-    const [b, list] = await Promise.all([get("/api/v1/billing"), get("/api/v1/billing/charges?limit=50")]);
+    const [b, list] = await Promise.all([get("/api/v1/billing"), get("/api/v1/billing/charges")]);
     clear(summary,
       h("h2", {}, t("plan"), ": ", b.plan.name, " ", status(b.status)),
       h("p", {}, money(b.plan.price_cents), " / ", t("month"), " · ", t("period"), " ", when(b.period_start, lang()), " – ", when(b.period_end, lang())),
